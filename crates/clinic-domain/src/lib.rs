@@ -1,0 +1,25 @@
+//! The clinic's domain: the types every other crate speaks, their validation,
+//! the role permission matrix and the text folding used by search and
+//! duplicate detection.
+//!
+//! This crate does no I/O: no files, no database, no clock (callers pass the
+//! date in). That keeps every rule here testable as a pure function and lets
+//! the workstation store and the central server share one definition.
+//!
+//! Types that cross to the UI derive [`ts_rs::TS`]; `cargo test -p
+//! clinic-domain` writes them to `ui/src/bindings/`.
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod error;
+pub mod import;
+pub mod mrn;
+pub mod patient;
+pub mod phone;
+pub mod role;
+pub mod text;
+pub mod user;
+pub mod workstation;
+
+pub use error::{ErrorCode, FieldError};
+pub use role::{Permission, Role};

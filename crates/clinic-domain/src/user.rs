@@ -1,0 +1,183 @@
+//! Users, sign-in sessions and the password policy.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::error::FieldError;
+use crate::role::{Permission, Role};
+
+/// Shortest accepted password.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Failed sign-ins in a row that lock an account.
+pub const MAX_FAILED_SIGN_INS: i64 = 5;
+/// How long a locked account stays locked.
+pub const LOCKOUT_MINUTES: i64 = 15;
+/// Idle minutes before the workstation locks, unless an admin sets another.
+pub const DEFAULT_IDLE_LOCK_MINUTES: u32 = 10;
+
+/// A user interface language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Language {
+    /// English.
+    #[default]
+    En,
+    /// Russian.
+    Ru,
+    /// Thai.
+    Th,
+}
+
+impl Language {
+    /// The stored form (an ISO 639-1 code).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Ru => "ru",
+            Language::Th => "th",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Language> {
+        match s {
+            "en" => Some(Language::En),
+            "ru" => Some(Language::Ru),
+            "th" => Some(Language::Th),
+            _ => None,
+        }
+    }
+}
+
+/// A user as the admin screen and the status bar show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct User {
+    /// User id.
+    pub id: Uuid,
+    /// Sign-in name.
+    pub username: String,
+    /// Name shown in the status bar and in the audit log.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Preferred language.
+    pub language: Language,
+    /// Disabled users cannot sign in.
+    pub disabled: bool,
+    /// Locked after too many failed sign-ins, until this time.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The admin's form for a new user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct NewUser {
+    /// Sign-in name: 3 to 32 letters, digits, `.`, `_` or `-`.
+    pub username: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Initial password.
+    pub password: String,
+    /// Preferred language.
+    pub language: Language,
+}
+
+impl NewUser {
+    /// Checks the form; the password against [`check_password`].
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = self.username.trim();
+        let name_ok = (3..=32).contains(&name.chars().count())
+            && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !name_ok {
+            errors.push(FieldError::new(
+                "username",
+                "bad_username",
+                "3 to 32 letters, digits, '.', '_' or '-'",
+            ));
+        }
+        let display = self.display_name.trim();
+        if display.is_empty() || display.chars().count() > 100 || display.chars().any(char::is_control) {
+            errors.push(FieldError::new("display_name", "required", "is required (at most 100 characters)"));
+        }
+        if let Err(e) = check_password(&self.password, name) {
+            errors.push(e);
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+/// What the UI knows about the signed-in session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Session {
+    /// The signed-in user.
+    pub user: User,
+    /// What the user's role allows; the UI uses it only to hide what would be refused.
+    pub permissions: Vec<Permission>,
+}
+
+/// Common passwords of ten or more characters (shorter ones fail on length).
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+/// Checks `password` against the policy: at least ten characters, not a
+/// common password, not the user name, not one repeated character.
+pub fn check_password(password: &str, username: &str) -> Result<(), FieldError> {
+    let weak = |code: &str, message: &str| Err(FieldError::new("password", code, message));
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return weak("too_short", "must be at least 10 characters");
+    }
+    if password.chars().count() > 256 {
+        return weak("too_long", "must be at most 256 characters");
+    }
+    let lower = password.to_lowercase();
+    if COMMON_PASSWORDS.lines().any(|p| p == lower) {
+        return weak("common", "is a commonly used password");
+    }
+    let mut distinct: Vec<char> = lower.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 4 {
+        return weak("common", "uses too few different characters");
+    }
+    if !username.trim().is_empty() && lower.contains(&username.trim().to_lowercase()) {
+        return weak("contains_username", "must not contain the user name");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy() {
+        assert!(check_password("short1!", "anna").is_err());
+        assert_eq!(check_password("password123", "anna").unwrap_err().code, "common");
+        assert_eq!(check_password("qwertyuiop", "anna").unwrap_err().code, "common");
+        assert_eq!(check_password("aaaaaaaaaaaa", "anna").unwrap_err().code, "common");
+        assert_eq!(check_password("anna-2026-spring", "Anna").unwrap_err().code, "contains_username");
+        assert!(check_password("Teal-Lantern-48", "anna").is_ok());
+    }
+
+    #[test]
+    fn usernames_are_checked() {
+        let user = NewUser {
+            username: "a b".into(),
+            display_name: "A".into(),
+            role: Role::Nurse,
+            password: "Teal-Lantern-48".into(),
+            language: Language::Ru,
+        };
+        let errs = user.validate().unwrap_err();
+        assert_eq!(errs[0].field, "username");
+    }
+}
