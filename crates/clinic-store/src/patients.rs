@@ -1,0 +1,488 @@
+//! Patient records: the write-path steps for create, update and merge, and
+//! the reads the record screen needs (record, history, duplicate check).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use clinic_domain::audit::{AuditAction, HistoryEntry, diff_fields};
+use clinic_domain::patient::{
+    DuplicateCandidate, DuplicateReason, Patient, PatientFields, PatientStatus, PatientSummary, Sex,
+};
+use clinic_domain::{mrn, phone, text};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::sql::{self, parse_ts};
+use crate::write::{Committed, WriteTx};
+use crate::{Result, Store, StoreError};
+
+/// A `patients` row, as written and read.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct PatientRow {
+    pub id: String,
+    pub mrn: String,
+    pub mrn_compact: String,
+    pub family_name: String,
+    pub given_name: String,
+    pub middle_name: Option<String>,
+    pub sex: String,
+    pub birth_date: String,
+    pub birth_date_estimated: bool,
+    pub phones: String,
+    pub national_id: Option<String>,
+    pub address: Option<String>,
+    pub emergency_contact_name: Option<String>,
+    pub emergency_contact_phone: Option<String>,
+    pub allergies: Option<String>,
+    pub notes: Option<String>,
+    pub status: String,
+    pub merged_into: Option<String>,
+    pub name_key: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+    pub version: i64,
+    pub workstation_id: String,
+}
+
+/// Selects a patient row with the creator's and editor's display names in
+/// place of their ids.
+pub(crate) const SELECT_PATIENT: &str = "SELECT p.id, p.mrn, p.mrn_compact, p.family_name, p.given_name, \
+    p.middle_name, p.sex, p.birth_date, p.birth_date_estimated, p.phones, p.national_id, p.address, \
+    p.emergency_contact_name, p.emergency_contact_phone, p.allergies, p.notes, p.status, p.merged_into, \
+    p.name_key, p.created_at, COALESCE(cu.display_name, p.created_by) AS created_by, p.updated_at, \
+    COALESCE(uu.display_name, p.updated_by) AS updated_by, p.version, p.workstation_id \
+    FROM patients p LEFT JOIN users cu ON cu.id = p.created_by LEFT JOIN users uu ON uu.id = p.updated_by";
+
+fn bad(what: &str) -> StoreError {
+    StoreError::Internal(format!("stored patient has a malformed {what}"))
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|_| bad("id"))
+}
+
+impl PatientRow {
+    fn from_fields(w: &WriteTx<'_>, id: Uuid, mrn: &mrn::Mrn, f: &PatientFields) -> PatientRow {
+        let now = sql::ts(w.now);
+        PatientRow {
+            id: id.to_string(),
+            mrn: mrn.as_str().to_owned(),
+            mrn_compact: mrn::compact(mrn.as_str()),
+            family_name: f.family_name.clone(),
+            given_name: f.given_name.clone(),
+            middle_name: f.middle_name.clone(),
+            sex: f.sex.as_str().to_owned(),
+            birth_date: f.birth_date.to_string(),
+            birth_date_estimated: f.birth_date_estimated,
+            phones: serde_json::to_string(&f.phones).expect("strings serialize"),
+            national_id: f.national_id.clone(),
+            address: f.address.clone(),
+            emergency_contact_name: f.emergency_contact_name.clone(),
+            emergency_contact_phone: f.emergency_contact_phone.clone(),
+            allergies: f.allergies.clone(),
+            notes: f.notes.clone(),
+            status: "active".to_owned(),
+            merged_into: None,
+            name_key: text::name_key(&f.family_name, &f.given_name),
+            created_at: now.clone(),
+            created_by: w.actor_ref(),
+            updated_at: now,
+            updated_by: w.actor_ref(),
+            version: 1,
+            workstation_id: w.workstation_id().to_string(),
+        }
+    }
+
+    /// Replaces the content fields with `f`, keeping identity and bookkeeping.
+    fn set_fields(&mut self, f: &PatientFields) {
+        self.family_name = f.family_name.clone();
+        self.given_name = f.given_name.clone();
+        self.middle_name = f.middle_name.clone();
+        self.sex = f.sex.as_str().to_owned();
+        self.birth_date = f.birth_date.to_string();
+        self.birth_date_estimated = f.birth_date_estimated;
+        self.phones = serde_json::to_string(&f.phones).expect("strings serialize");
+        self.national_id = f.national_id.clone();
+        self.address = f.address.clone();
+        self.emergency_contact_name = f.emergency_contact_name.clone();
+        self.emergency_contact_phone = f.emergency_contact_phone.clone();
+        self.allergies = f.allergies.clone();
+        self.notes = f.notes.clone();
+        self.name_key = text::name_key(&f.family_name, &f.given_name);
+    }
+
+    fn phone_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.phones).unwrap_or_default()
+    }
+
+    fn fields(&self) -> Result<PatientFields> {
+        Ok(PatientFields {
+            family_name: self.family_name.clone(),
+            given_name: self.given_name.clone(),
+            middle_name: self.middle_name.clone(),
+            sex: Sex::parse(&self.sex).ok_or_else(|| bad("sex"))?,
+            birth_date: self.birth_date.parse().map_err(|_| bad("birth date"))?,
+            birth_date_estimated: self.birth_date_estimated,
+            phones: self.phone_list(),
+            national_id: self.national_id.clone(),
+            address: self.address.clone(),
+            emergency_contact_name: self.emergency_contact_name.clone(),
+            emergency_contact_phone: self.emergency_contact_phone.clone(),
+            allergies: self.allergies.clone(),
+            notes: self.notes.clone(),
+        })
+    }
+
+    pub(crate) fn to_patient(&self) -> Result<Patient> {
+        let f = self.fields()?;
+        Ok(Patient {
+            id: parse_uuid(&self.id)?,
+            mrn: self.mrn.clone(),
+            family_name: f.family_name,
+            given_name: f.given_name,
+            middle_name: f.middle_name,
+            sex: f.sex,
+            birth_date: f.birth_date,
+            birth_date_estimated: f.birth_date_estimated,
+            phones: f.phones,
+            national_id: f.national_id,
+            address: f.address,
+            emergency_contact_name: f.emergency_contact_name,
+            emergency_contact_phone: f.emergency_contact_phone,
+            allergies: f.allergies,
+            notes: f.notes,
+            status: if self.status == "merged" { PatientStatus::Merged } else { PatientStatus::Active },
+            merged_into: self.merged_into.as_deref().map(parse_uuid).transpose()?,
+            version: self.version,
+            created_at: parse_ts(&self.created_at)?,
+            created_by: self.created_by.clone(),
+            updated_at: parse_ts(&self.updated_at)?,
+            updated_by: self.updated_by.clone(),
+            workstation_id: parse_uuid(&self.workstation_id)?,
+        })
+    }
+
+    pub(crate) fn to_summary(&self) -> Result<PatientSummary> {
+        Ok(PatientSummary {
+            id: parse_uuid(&self.id)?,
+            mrn: self.mrn.clone(),
+            family_name: self.family_name.clone(),
+            given_name: self.given_name.clone(),
+            middle_name: self.middle_name.clone(),
+            sex: Sex::parse(&self.sex).ok_or_else(|| bad("sex"))?,
+            birth_date: self.birth_date.parse().map_err(|_| bad("birth date"))?,
+            birth_date_estimated: self.birth_date_estimated,
+            phone: self.phone_list().into_iter().next(),
+            national_id: self.national_id.clone(),
+        })
+    }
+
+    /// The audit snapshot: the record's content and status, no bookkeeping
+    /// beyond the version.
+    fn snapshot(&self) -> Value {
+        json!({
+            "mrn": self.mrn,
+            "family_name": self.family_name,
+            "given_name": self.given_name,
+            "middle_name": self.middle_name,
+            "sex": self.sex,
+            "birth_date": self.birth_date,
+            "birth_date_estimated": self.birth_date_estimated,
+            "phones": self.phone_list(),
+            "national_id": self.national_id,
+            "address": self.address,
+            "emergency_contact_name": self.emergency_contact_name,
+            "emergency_contact_phone": self.emergency_contact_phone,
+            "allergies": self.allergies,
+            "notes": self.notes,
+            "status": self.status,
+            "merged_into": self.merged_into,
+            "version": self.version,
+        })
+    }
+
+    /// The search tokens and typo vocabulary this record contributes.
+    fn index_into(&self, tokens: &mut Vec<(String, String)>, vocab: &mut Vec<String>) {
+        let names = [Some(&self.family_name), Some(&self.given_name), self.middle_name.as_ref()];
+        for name in names.into_iter().flatten() {
+            for t in text::folded_tokens(name) {
+                if let Some(sk) = text::skeleton(&t) {
+                    let sk = format!("s:{sk}");
+                    vocab.push(sk.clone());
+                    tokens.push((sk, self.id.clone()));
+                }
+                let t = format!("n:{t}");
+                vocab.push(t.clone());
+                tokens.push((t, self.id.clone()));
+            }
+        }
+        for p in self.phone_list() {
+            tokens.push((format!("p:{}", phone::reversed_digits(&p)), self.id.clone()));
+        }
+    }
+}
+
+/// Write-path step: insert a new patient with the next MRN.
+pub(crate) async fn create(w: &mut WriteTx<'_>, id: Uuid, fields: PatientFields) -> Result<Committed> {
+    let mrn = w.next_mrn().await?;
+    let row = PatientRow::from_fields(w, id, &mrn, &fields);
+    let after = row.snapshot();
+    row.index_into(&mut w.tokens, &mut w.vocab);
+    let mutation_id = w.outbox("patient", id, "create", None, &after);
+    w.patients.push(row);
+    let done = w.audit(AuditAction::Create, "patient", Some(id), None, Some(after))?;
+    Ok(Committed { mutation_id: Some(mutation_id), ..done })
+}
+
+async fn load_for_write(w: &mut WriteTx<'_>, id: Uuid) -> Result<PatientRow> {
+    w.flush().await?;
+    let row: Option<PatientRow> = sqlx::query_as("SELECT * FROM patients WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(&mut *w.tx)
+        .await?;
+    let row = row.ok_or(StoreError::NotFound("patient"))?;
+    if row.status == "merged" {
+        return Err(StoreError::field(
+            "status",
+            "merged",
+            "this record was merged into another; change that record instead",
+        ));
+    }
+    Ok(row)
+}
+
+async fn save_row(w: &mut WriteTx<'_>, row: &mut PatientRow) -> Result<()> {
+    row.version += 1;
+    row.updated_at = sql::ts(w.now);
+    row.updated_by = w.actor_ref();
+    row.workstation_id = w.workstation_id().to_string();
+    sqlx::query(
+        "UPDATE patients SET family_name = ?, given_name = ?, middle_name = ?, sex = ?, birth_date = ?, \
+         birth_date_estimated = ?, phones = ?, national_id = ?, address = ?, emergency_contact_name = ?, \
+         emergency_contact_phone = ?, allergies = ?, notes = ?, status = ?, merged_into = ?, name_key = ?, \
+         updated_at = ?, updated_by = ?, version = ?, workstation_id = ? WHERE id = ?",
+    )
+    .bind(&row.family_name)
+    .bind(&row.given_name)
+    .bind(&row.middle_name)
+    .bind(&row.sex)
+    .bind(&row.birth_date)
+    .bind(row.birth_date_estimated)
+    .bind(&row.phones)
+    .bind(&row.national_id)
+    .bind(&row.address)
+    .bind(&row.emergency_contact_name)
+    .bind(&row.emergency_contact_phone)
+    .bind(&row.allergies)
+    .bind(&row.notes)
+    .bind(&row.status)
+    .bind(&row.merged_into)
+    .bind(&row.name_key)
+    .bind(&row.updated_at)
+    .bind(&row.updated_by)
+    .bind(row.version)
+    .bind(&row.workstation_id)
+    .bind(&row.id)
+    .execute(&mut *w.tx)
+    .await?;
+    sqlx::query("DELETE FROM search_token WHERE patient_id = ?")
+        .bind(&row.id)
+        .execute(&mut *w.tx)
+        .await?;
+    if row.status == "active" {
+        row.index_into(&mut w.tokens, &mut w.vocab);
+    }
+    Ok(())
+}
+
+/// Write-path step: change demographics, if nobody changed them since `base_version`.
+pub(crate) async fn update(w: &mut WriteTx<'_>, id: Uuid, base_version: i64, fields: PatientFields) -> Result<Committed> {
+    let mut row = load_for_write(w, id).await?;
+    if row.version != base_version {
+        return Err(StoreError::Conflict);
+    }
+    let before = row.snapshot();
+    row.set_fields(&fields);
+    save_row(w, &mut row).await?;
+    let after = row.snapshot();
+    let changed: Vec<String> = diff_fields(Some(&before), Some(&after)).into_iter().map(|c| c.field).collect();
+    let payload = json!({ "fields": after, "changed": changed });
+    let mutation_id = w.outbox("patient", id, "update", Some(base_version), &payload);
+    let done = w.audit(AuditAction::Update, "patient", Some(id), Some(before), Some(after))?;
+    Ok(Committed { mutation_id: Some(mutation_id), ..done })
+}
+
+/// Combines two free-text values without losing either.
+fn combine_text(keep: Option<String>, other: Option<String>) -> Option<String> {
+    match (keep, other) {
+        (Some(k), Some(o)) if text::fold(&k) != text::fold(&o) => Some(format!("{k}\n{o}")),
+        (Some(k), _) => Some(k),
+        (None, o) => o,
+    }
+}
+
+/// Write-path step: merge `merge` into `keep`.
+pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Result<Committed> {
+    if keep == merge {
+        return Err(StoreError::field("merge_id", "same_record", "a record cannot be merged into itself"));
+    }
+    let mut k = load_for_write(w, keep).await?;
+    let mut m = load_for_write(w, merge).await?;
+    let (k_before, m_before) = (k.snapshot(), m.snapshot());
+
+    let mut f = k.fields()?;
+    let other = m.fields()?;
+    for p in other.phones {
+        let digits = phone::digits(&p);
+        if !f.phones.iter().any(|q| phone::digits(q) == digits) {
+            f.phones.push(p);
+        }
+    }
+    f.middle_name = f.middle_name.or(other.middle_name);
+    f.national_id = f.national_id.or(other.national_id);
+    f.address = f.address.or(other.address);
+    f.emergency_contact_name = f.emergency_contact_name.or(other.emergency_contact_name);
+    f.emergency_contact_phone = f.emergency_contact_phone.or(other.emergency_contact_phone);
+    f.allergies = combine_text(f.allergies, other.allergies);
+    f.notes = combine_text(f.notes, other.notes);
+    if f.sex == Sex::Unknown {
+        f.sex = other.sex;
+    }
+    if f.birth_date_estimated && !other.birth_date_estimated {
+        f.birth_date = other.birth_date;
+        f.birth_date_estimated = false;
+    }
+    k.set_fields(&f);
+    save_row(w, &mut k).await?;
+
+    m.status = "merged".to_owned();
+    m.merged_into = Some(k.id.clone());
+    save_row(w, &mut m).await?;
+
+    let payload = json!({ "keep": keep, "merge": merge, "keep_fields": k.snapshot() });
+    let mutation_id = w.outbox("patient", keep, "merge", Some(k.version - 1), &payload);
+    w.audit(AuditAction::Merge, "patient", Some(merge), Some(m_before), Some(m.snapshot()))?;
+    let done = w.audit(AuditAction::Merge, "patient", Some(keep), Some(k_before), Some(k.snapshot()))?;
+    Ok(Committed { mutation_id: Some(mutation_id), ..done })
+}
+
+impl Store {
+    /// Reads a patient's record (without auditing the view; see
+    /// [`crate::Workstation::patient_get`]).
+    pub async fn patient(&self, id: Uuid) -> Result<Patient> {
+        let sql = format!("{SELECT_PATIENT} WHERE p.id = ?");
+        let row: Option<PatientRow> = sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(self.pool()).await?;
+        row.ok_or(StoreError::NotFound("patient"))?.to_patient()
+    }
+
+    /// Reads summaries of the given active patients, in no particular order.
+    pub(crate) async fn summaries(&self, ids: &[String]) -> Result<Vec<PatientRow>> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::new("SELECT * FROM patients WHERE id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id);
+            }
+            qb.push(")");
+            rows.extend(qb.build_query_as::<PatientRow>().fetch_all(self.pool()).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Every change to a patient's record, oldest first.
+    pub async fn patient_history(&self, id: Uuid) -> Result<Vec<HistoryEntry>> {
+        let rows: Vec<sql::AuditRow> = sqlx::query_as(
+            "SELECT * FROM audit_log WHERE entity = 'patient' AND entity_id = ? AND action != 'view' ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+                let (before, after) = (parse(&r.before), parse(&r.after));
+                Ok(HistoryEntry {
+                    at: parse_ts(&r.at)?,
+                    user_name: r.user_name,
+                    action: AuditAction::parse(&r.action).ok_or_else(|| bad("audit action"))?,
+                    changes: diff_fields(before.as_ref(), after.as_ref()),
+                })
+            })
+            .collect()
+    }
+
+    /// Active patients who may be the person described by `fields`: same
+    /// national id, a phone in common, or the same name key and birth date.
+    pub async fn find_duplicates(&self, fields: &PatientFields, exclude: Option<Uuid>) -> Result<Vec<DuplicateCandidate>> {
+        let mut reasons: BTreeMap<String, Vec<DuplicateReason>> = BTreeMap::new();
+        let mut add = |ids: Vec<String>, reason| {
+            for id in ids {
+                let r = reasons.entry(id).or_default();
+                if !r.contains(&reason) {
+                    r.push(reason);
+                }
+            }
+        };
+        if let Some(nid) = &fields.national_id {
+            let ids = sqlx::query_scalar("SELECT id FROM patients WHERE national_id = ? AND status = 'active' LIMIT 20")
+                .bind(nid)
+                .fetch_all(self.pool())
+                .await?;
+            add(ids, DuplicateReason::NationalId);
+        }
+        for p in &fields.phones {
+            // Compare the last nine digits: local and international forms of
+            // one number differ only in the country code or trunk prefix.
+            let tail: String = phone::reversed_digits(p).chars().take(9).collect();
+            let (lo, hi) = crate::search::prefix_range(&format!("p:{tail}"));
+            let ids = sqlx::query_scalar(
+                "SELECT t.patient_id FROM search_token t WHERE t.token >= ? AND t.token < ? LIMIT 20",
+            )
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(self.pool())
+            .await?;
+            add(ids, DuplicateReason::Phone);
+        }
+        let key = text::name_key(&fields.family_name, &fields.given_name);
+        let ids = sqlx::query_scalar(
+            "SELECT id FROM patients WHERE name_key = ? AND birth_date = ? AND status = 'active' LIMIT 20",
+        )
+        .bind(key)
+        .bind(fields.birth_date.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        add(ids, DuplicateReason::NameAndBirthDate);
+
+        if let Some(ex) = exclude {
+            reasons.remove(&ex.to_string());
+        }
+        let ids: Vec<String> = reasons.keys().cloned().collect();
+        let mut out = Vec::new();
+        for row in self.summaries(&ids).await? {
+            if row.status != "active" {
+                continue;
+            }
+            let reasons = reasons.remove(&row.id).unwrap_or_default();
+            out.push(DuplicateCandidate { patient: row.to_summary()?, reasons });
+        }
+        // Most reasons first: a national id and a name match beats a shared phone.
+        out.sort_by(|a, b| b.reasons.len().cmp(&a.reasons.len()).then(a.patient.mrn.cmp(&b.patient.mrn)));
+        Ok(out)
+    }
+
+    /// How many active patients the store holds.
+    pub async fn patient_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM patients WHERE status = 'active'")
+            .fetch_one(self.pool())
+            .await?)
+    }
+}
+
+/// Today's date on this machine, for validating birth dates.
+pub fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}

@@ -1,0 +1,178 @@
+//! Row types and the multi-row inserts the write path flushes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+
+use crate::patients::PatientRow;
+use crate::Result;
+
+/// SQLite's limit on bound parameters in one statement.
+const MAX_PARAMS: usize = 32_000;
+
+/// Timestamps are stored as RFC 3339 UTC with microseconds, so that text
+/// order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Parses a stored timestamp.
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| crate::StoreError::Internal(format!("bad stored timestamp: {e}")))
+}
+
+/// An audit entry as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub user_id: Option<String>,
+    pub user_name: String,
+    pub workstation_id: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An outbox entry to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxRow {
+    pub mutation_id: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub op: String,
+    pub base_version: Option<i64>,
+    pub payload: String,
+    pub created_at: String,
+    pub user_id: Option<String>,
+}
+
+/// Runs `INSERT … VALUES (…), (…)` over `rows` in chunks that fit SQLite's
+/// parameter limit. `head` names the table and columns; `bind` pushes one
+/// row's values in that order.
+async fn insert_many<T>(
+    tx: &mut Transaction<'static, Sqlite>,
+    head: &'static str,
+    columns: usize,
+    rows: Vec<T>,
+    bind: impl Fn(&mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>, T) + Copy,
+) -> Result<()> {
+    let per_chunk = (MAX_PARAMS / columns).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(head);
+        qb.push_values(rows.by_ref().take(per_chunk), |mut b, row| bind(&mut b, row));
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, rows: Vec<AuditRow>) -> Result<()> {
+    insert_many(
+        tx,
+        "INSERT INTO audit_log (seq, at, user_id, user_name, workstation_id, action, entity, entity_id, before, after, prev_hash, hash) ",
+        12,
+        rows,
+        |b, r| {
+            b.push_bind(r.seq)
+                .push_bind(r.at)
+                .push_bind(r.user_id)
+                .push_bind(r.user_name)
+                .push_bind(r.workstation_id)
+                .push_bind(r.action)
+                .push_bind(r.entity)
+                .push_bind(r.entity_id)
+                .push_bind(r.before)
+                .push_bind(r.after)
+                .push_bind(r.prev_hash)
+                .push_bind(r.hash);
+        },
+    )
+    .await
+}
+
+pub(crate) async fn insert_outbox(tx: &mut Transaction<'static, Sqlite>, rows: Vec<OutboxRow>) -> Result<()> {
+    insert_many(
+        tx,
+        "INSERT INTO outbox (mutation_id, entity, entity_id, op, base_version, payload, created_at, user_id) ",
+        8,
+        rows,
+        |b, r| {
+            b.push_bind(r.mutation_id)
+                .push_bind(r.entity)
+                .push_bind(r.entity_id)
+                .push_bind(r.op)
+                .push_bind(r.base_version)
+                .push_bind(r.payload)
+                .push_bind(r.created_at)
+                .push_bind(r.user_id);
+        },
+    )
+    .await
+}
+
+pub(crate) async fn insert_tokens(tx: &mut Transaction<'static, Sqlite>, rows: Vec<(String, String)>) -> Result<()> {
+    insert_many(
+        tx,
+        "INSERT OR IGNORE INTO search_token (token, patient_id) ",
+        2,
+        rows,
+        |b, (token, id)| {
+            b.push_bind(token).push_bind(id);
+        },
+    )
+    .await
+}
+
+pub(crate) async fn insert_vocab(tx: &mut Transaction<'static, Sqlite>, mut rows: Vec<String>) -> Result<()> {
+    rows.sort_unstable();
+    rows.dedup();
+    insert_many(tx, "INSERT OR IGNORE INTO search_vocab (token) ", 1, rows, |b, t| {
+        b.push_bind(t);
+    })
+    .await
+}
+
+pub(crate) async fn insert_patients(tx: &mut Transaction<'static, Sqlite>, rows: Vec<PatientRow>) -> Result<()> {
+    insert_many(
+        tx,
+        "INSERT INTO patients (id, mrn, mrn_compact, family_name, given_name, middle_name, sex, birth_date, \
+         birth_date_estimated, phones, national_id, address, emergency_contact_name, emergency_contact_phone, \
+         allergies, notes, status, merged_into, name_key, created_at, created_by, updated_at, updated_by, version, workstation_id) ",
+        25,
+        rows,
+        |b, r| {
+            b.push_bind(r.id)
+                .push_bind(r.mrn)
+                .push_bind(r.mrn_compact)
+                .push_bind(r.family_name)
+                .push_bind(r.given_name)
+                .push_bind(r.middle_name)
+                .push_bind(r.sex)
+                .push_bind(r.birth_date)
+                .push_bind(r.birth_date_estimated)
+                .push_bind(r.phones)
+                .push_bind(r.national_id)
+                .push_bind(r.address)
+                .push_bind(r.emergency_contact_name)
+                .push_bind(r.emergency_contact_phone)
+                .push_bind(r.allergies)
+                .push_bind(r.notes)
+                .push_bind(r.status)
+                .push_bind(r.merged_into)
+                .push_bind(r.name_key)
+                .push_bind(r.created_at)
+                .push_bind(r.created_by)
+                .push_bind(r.updated_at)
+                .push_bind(r.updated_by)
+                .push_bind(r.version)
+                .push_bind(r.workstation_id);
+        },
+    )
+    .await
+}

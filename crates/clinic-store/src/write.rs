@@ -1,0 +1,483 @@
+//! The one write path.
+//!
+//! [`Store::commit`] and [`Store::commit_batch`] are the only functions
+//! that change a table. In one `BEGIN IMMEDIATE` transaction they:
+//! 1. check the actor's permission for each [`Mutation`];
+//! 2. write the row (and the search index derived from it);
+//! 3. append a hash-chained audit entry with the before and after values;
+//! 4. append an outbox entry with a fresh client mutation id, for records the
+//!    central server will receive.
+//!
+//! Bulk inserts (a CSV import) are buffered and written as multi-row
+//! `INSERT`s at the end of the batch; anything that reads or updates rows
+//! flushes the buffers first, so a batch sees its own writes.
+
+use chrono::{DateTime, Utc};
+use clinic_domain::audit::AuditAction;
+use clinic_domain::patient::PatientFields;
+use clinic_domain::user::Language;
+use clinic_domain::{Permission, Role};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::{Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::patients::{self, PatientRow};
+use crate::sql::{self, AuditRow, OutboxRow};
+use crate::{Result, Store, StoreError};
+
+/// Who is making a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The signed-in user; `None` for the system itself or the CLI.
+    pub user_id: Option<Uuid>,
+    /// The name the audit log shows.
+    pub name: String,
+    /// The role whose permissions apply.
+    pub role: Role,
+}
+
+impl Actor {
+    /// The workstation itself, for first-start bookkeeping. Has the admin's
+    /// permissions and is named in the audit log as `system: <what>`.
+    pub fn system(what: &str) -> Actor {
+        Actor {
+            user_id: None,
+            name: format!("system: {what}"),
+            role: Role::Admin,
+        }
+    }
+
+    /// Checks that this actor may do `permission`.
+    pub fn require(&self, permission: Permission) -> Result<()> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(StoreError::Forbidden)
+        }
+    }
+}
+
+/// A change to the store. Each variant names the permission it needs.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    /// First start: make the workstation's identity.
+    WorkstationInit {
+        /// The new workstation id.
+        id: Uuid,
+        /// Its MRN prefix.
+        mrn_prefix: String,
+    },
+    /// Change workstation settings.
+    WorkstationSettings {
+        /// A new name.
+        name: Option<String>,
+        /// A new idle lock time.
+        idle_lock_minutes: Option<u32>,
+    },
+    /// Register a patient; the MRN is assigned here.
+    PatientCreate {
+        /// The new patient's id.
+        id: Uuid,
+        /// Validated fields.
+        fields: PatientFields,
+    },
+    /// Change a patient's demographics.
+    PatientUpdate {
+        /// The patient.
+        id: Uuid,
+        /// The version the change was made on; a different stored version is a conflict.
+        base_version: i64,
+        /// The new fields.
+        fields: PatientFields,
+    },
+    /// Merge `merge` into `keep`: `keep` gains what it lacks, `merge` is kept, marked merged.
+    PatientMerge {
+        /// The record that stays.
+        keep: Uuid,
+        /// The record merged into it.
+        merge: Uuid,
+    },
+    /// A user opened a patient's record (audit only).
+    PatientView {
+        /// The patient.
+        id: Uuid,
+    },
+    /// Create a user.
+    UserCreate {
+        /// The new user's id.
+        id: Uuid,
+        /// Sign-in name.
+        username: String,
+        /// Display name.
+        display_name: String,
+        /// Role.
+        role: Role,
+        /// Language.
+        language: Language,
+        /// Argon2id PHC string.
+        password_hash: String,
+    },
+    /// Set a user's password (admin reset).
+    UserSetPassword {
+        /// The user.
+        id: Uuid,
+        /// Argon2id PHC string.
+        password_hash: String,
+    },
+    /// Disable or enable a user.
+    UserSetDisabled {
+        /// The user.
+        id: Uuid,
+        /// Disabled or not.
+        disabled: bool,
+    },
+    /// A user changes their own language.
+    UserSetLanguage {
+        /// The user (must be the actor).
+        id: Uuid,
+        /// The language.
+        language: Language,
+    },
+    /// A sign-in attempt's outcome, and the lockout bookkeeping it implies.
+    SignIn {
+        /// The user, if the name matched one.
+        user_id: Option<Uuid>,
+        /// The name typed.
+        username: String,
+        /// Whether the password was right.
+        success: bool,
+    },
+    /// A user signed out or the session was locked.
+    SignOut {
+        /// The user.
+        user_id: Uuid,
+    },
+    /// Create a clinic department.
+    DepartmentCreate {
+        /// The new department's id.
+        id: Uuid,
+        /// Its name.
+        name: String,
+    },
+    /// Put a user in a department.
+    UserSetDepartment {
+        /// The user.
+        id: Uuid,
+        /// The department.
+        department_id: Option<Uuid>,
+    },
+    /// A bulk import finished (audit only; each row has its own entries).
+    ImportRun {
+        /// What the import did, without patient data.
+        summary: Value,
+    },
+}
+
+impl Mutation {
+    /// The permission the actor needs, if any.
+    fn permission(&self) -> Option<Permission> {
+        use Mutation::*;
+        match self {
+            WorkstationInit { .. } | SignIn { .. } | SignOut { .. } | UserSetLanguage { .. } => None,
+            WorkstationSettings { .. } => Some(Permission::ManageSettings),
+            PatientCreate { .. } | PatientUpdate { .. } => Some(Permission::WriteDemographics),
+            PatientMerge { .. } => Some(Permission::MergePatients),
+            PatientView { .. } => Some(Permission::ReadDemographics),
+            UserCreate { .. }
+            | UserSetPassword { .. }
+            | UserSetDisabled { .. }
+            | UserSetDepartment { .. }
+            | DepartmentCreate { .. } => {
+                Some(Permission::ManageUsers)
+            }
+            ImportRun { .. } => Some(Permission::ImportPatients),
+        }
+    }
+}
+
+/// What a committed mutation left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The audit entry's sequence number.
+    pub audit_seq: i64,
+    /// The outbox entry's client mutation id, for synced records.
+    pub mutation_id: Option<Uuid>,
+}
+
+impl Store {
+    /// Commits one mutation: row, audit entry and outbox entry in one
+    /// transaction.
+    pub async fn commit(&self, actor: &Actor, mutation: Mutation) -> Result<Committed> {
+        let mut done = self.commit_batch(actor, vec![mutation]).await?;
+        Ok(done.remove(0))
+    }
+
+    /// Commits mutations in order, all or none, in one transaction.
+    pub async fn commit_batch(&self, actor: &Actor, mutations: Vec<Mutation>) -> Result<Vec<Committed>> {
+        for m in &mutations {
+            if let Some(p) = m.permission() {
+                actor.require(p)?;
+            }
+        }
+        let _writer = self.write_lock.lock().await;
+        let tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut w = WriteTx::start(tx, self, actor).await?;
+        let mut out = Vec::with_capacity(mutations.len());
+        for m in mutations {
+            out.push(w.apply(m).await?);
+        }
+        w.finish().await?;
+        Ok(out)
+    }
+}
+
+/// An open write transaction with its pending multi-row inserts.
+pub(crate) struct WriteTx<'a> {
+    pub(crate) tx: Transaction<'static, Sqlite>,
+    store: &'a Store,
+    actor: &'a Actor,
+    pub(crate) now: DateTime<Utc>,
+    next_audit_seq: i64,
+    prev_hash: String,
+    audit: Vec<AuditRow>,
+    outbox: Vec<OutboxRow>,
+    pub(crate) patients: Vec<PatientRow>,
+    pub(crate) tokens: Vec<(String, String)>,
+    pub(crate) vocab: Vec<String>,
+    /// The MRN prefix and next sequence number, read once per transaction
+    /// and written back on flush, so bulk registration needs no per-row update.
+    pub(crate) mrn_counter: Option<MrnCounter>,
+}
+
+/// The workstation's MRN sequence within one transaction.
+pub(crate) struct MrnCounter {
+    pub prefix: clinic_domain::mrn::MrnPrefix,
+    pub next: i64,
+    pub dirty: bool,
+}
+
+/// The hash an audit chain starts from.
+pub(crate) const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl<'a> WriteTx<'a> {
+    async fn start(mut tx: Transaction<'static, Sqlite>, store: &'a Store, actor: &'a Actor) -> Result<Self> {
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (last_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+        Ok(Self {
+            tx,
+            store,
+            actor,
+            now: store.now(),
+            next_audit_seq: last_seq + 1,
+            prev_hash,
+            audit: Vec::new(),
+            outbox: Vec::new(),
+            patients: Vec::new(),
+            tokens: Vec::new(),
+            vocab: Vec::new(),
+            mrn_counter: None,
+        })
+    }
+
+    pub(crate) fn actor(&self) -> &Actor {
+        self.actor
+    }
+
+    pub(crate) fn workstation_id(&self) -> Uuid {
+        self.store.workstation_id()
+    }
+
+    /// The actor as stored in `created_by`/`updated_by` columns.
+    pub(crate) fn actor_ref(&self) -> String {
+        match self.actor.user_id {
+            Some(id) => id.to_string(),
+            None => self.actor.name.clone(),
+        }
+    }
+
+    async fn apply(&mut self, m: Mutation) -> Result<Committed> {
+        use Mutation::*;
+        match m {
+            WorkstationInit { id, mrn_prefix } => {
+                let now = sql::ts(self.now);
+                sqlx::query(
+                    "INSERT INTO workstation (singleton, id, name, mrn_prefix, created_at, updated_at)
+                     VALUES (1, ?1, ?2, ?3, ?4, ?4)",
+                )
+                .bind(id.to_string())
+                .bind(format!("Workstation {mrn_prefix}"))
+                .bind(&mrn_prefix)
+                .bind(&now)
+                .execute(&mut *self.tx)
+                .await?;
+                let after = serde_json::json!({ "id": id, "mrn_prefix": mrn_prefix });
+                self.audit(AuditAction::Create, "workstation", Some(id), None, Some(after))
+            }
+            WorkstationSettings { name, idle_lock_minutes } => {
+                crate::users::update_workstation(self, name, idle_lock_minutes).await
+            }
+            PatientCreate { id, fields } => patients::create(self, id, fields).await,
+            PatientUpdate { id, base_version, fields } => {
+                patients::update(self, id, base_version, fields).await
+            }
+            PatientMerge { keep, merge } => patients::merge(self, keep, merge).await,
+            PatientView { id } => {
+                self.flush().await?;
+                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM patients WHERE id = ?")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound("patient"));
+                }
+                self.audit(AuditAction::View, "patient", Some(id), None, None)
+            }
+            UserCreate { id, username, display_name, role, language, password_hash } => {
+                crate::users::create(self, id, username, display_name, role, language, password_hash).await
+            }
+            UserSetPassword { id, password_hash } => {
+                crate::users::set_password(self, id, password_hash).await
+            }
+            UserSetDisabled { id, disabled } => crate::users::set_disabled(self, id, disabled).await,
+            UserSetLanguage { id, language } => {
+                if self.actor.user_id != Some(id) {
+                    self.actor.require(Permission::ManageUsers)?;
+                }
+                crate::users::set_language(self, id, language).await
+            }
+            SignIn { user_id, username, success } => {
+                crate::users::record_sign_in(self, user_id, username, success).await
+            }
+            DepartmentCreate { id, name } => crate::users::create_department(self, id, name).await,
+            UserSetDepartment { id, department_id } => {
+                crate::users::set_department(self, id, department_id).await
+            }
+            SignOut { user_id } => self.audit(AuditAction::SignOut, "session", Some(user_id), None, None),
+            ImportRun { summary } => self.audit(AuditAction::Import, "patient", None, None, Some(summary)),
+        }
+    }
+
+    /// Appends an audit entry, chained to the one before.
+    pub(crate) fn audit(
+        &mut self,
+        action: AuditAction,
+        entity: &str,
+        entity_id: Option<Uuid>,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Result<Committed> {
+        let row = AuditRow {
+            seq: self.next_audit_seq,
+            at: sql::ts(self.now),
+            user_id: self.actor.user_id.map(|u| u.to_string()),
+            user_name: self.actor.name.clone(),
+            workstation_id: self.workstation_id().to_string(),
+            action: action.as_str().to_owned(),
+            entity: entity.to_owned(),
+            entity_id: entity_id.map(|u| u.to_string()),
+            before: before.map(|v| v.to_string()),
+            after: after.map(|v| v.to_string()),
+            prev_hash: std::mem::take(&mut self.prev_hash),
+            hash: String::new(),
+        };
+        let hash = audit_hash(&row);
+        self.prev_hash = hash.clone();
+        self.audit.push(AuditRow { hash, ..row });
+        self.next_audit_seq += 1;
+        Ok(Committed {
+            audit_seq: self.next_audit_seq - 1,
+            mutation_id: None,
+        })
+    }
+
+    /// Appends an outbox entry for the central server and returns its id.
+    pub(crate) fn outbox(
+        &mut self,
+        entity: &str,
+        entity_id: Uuid,
+        op: &str,
+        base_version: Option<i64>,
+        payload: &Value,
+    ) -> Uuid {
+        let mutation_id = Uuid::now_v7();
+        self.outbox.push(OutboxRow {
+            mutation_id: mutation_id.to_string(),
+            entity: entity.to_owned(),
+            entity_id: entity_id.to_string(),
+            op: op.to_owned(),
+            base_version,
+            payload: payload.to_string(),
+            created_at: sql::ts(self.now),
+            user_id: self.actor.user_id.map(|u| u.to_string()),
+        });
+        mutation_id
+    }
+
+    /// Hands out the next MRN of this workstation.
+    pub(crate) async fn next_mrn(&mut self) -> Result<clinic_domain::mrn::Mrn> {
+        if self.mrn_counter.is_none() {
+            let (prefix, next): (String, i64) =
+                sqlx::query_as("SELECT mrn_prefix, mrn_next_seq FROM workstation")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+            let prefix = clinic_domain::mrn::MrnPrefix::parse(&prefix)
+                .ok_or_else(|| StoreError::Internal("stored MRN prefix is malformed".into()))?;
+            self.mrn_counter = Some(MrnCounter { prefix, next, dirty: false });
+        }
+        let counter = self.mrn_counter.as_mut().expect("set above");
+        let mrn = clinic_domain::mrn::Mrn::new(&counter.prefix, counter.next as u64);
+        counter.next += 1;
+        counter.dirty = true;
+        Ok(mrn)
+    }
+
+    /// Writes the buffered rows, so that later statements see them.
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        if let Some(counter) = self.mrn_counter.as_mut().filter(|c| c.dirty) {
+            sqlx::query("UPDATE workstation SET mrn_next_seq = ?")
+                .bind(counter.next)
+                .execute(&mut *self.tx)
+                .await?;
+            counter.dirty = false;
+        }
+        sql::insert_patients(&mut self.tx, std::mem::take(&mut self.patients)).await?;
+        sql::insert_tokens(&mut self.tx, std::mem::take(&mut self.tokens)).await?;
+        sql::insert_vocab(&mut self.tx, std::mem::take(&mut self.vocab)).await?;
+        sql::insert_audit(&mut self.tx, std::mem::take(&mut self.audit)).await?;
+        sql::insert_outbox(&mut self.tx, std::mem::take(&mut self.outbox)).await?;
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<()> {
+        self.flush().await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The SHA-256 of an audit entry's content and its predecessor's hash, hex.
+pub(crate) fn audit_hash(row: &AuditRow) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        row.prev_hash.as_str(),
+        &row.seq.to_string(),
+        &row.at,
+        row.user_id.as_deref().unwrap_or(""),
+        &row.user_name,
+        &row.workstation_id,
+        &row.action,
+        &row.entity,
+        row.entity_id.as_deref().unwrap_or(""),
+        row.before.as_deref().unwrap_or(""),
+        row.after.as_deref().unwrap_or(""),
+    ] {
+        // Length-prefixing each part makes the encoding unambiguous.
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
