@@ -10,7 +10,6 @@ export default defineConfig({
   server: {
     port: 5173,
     strictPort: true,
-    host: "127.0.0.1",
     watch: { ignored: ["**/node_modules/**", "**/dist/**"] },
   },
   envPrefix: ["VITE_", "TAURI_ENV_"],
