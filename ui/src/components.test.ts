@@ -1,0 +1,195 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import App from "./App.svelte";
+import SignIn from "./screens/SignIn.svelte";
+import PatientForm from "./screens/patients/PatientForm.svelte";
+import PatientRecord from "./screens/patients/PatientRecord.svelte";
+import PatientSearch from "./screens/patients/PatientSearch.svelte";
+import { app, resetAfterSignOut, toasts } from "./lib/state.svelte";
+import { setLanguage } from "./lib/locale.svelte";
+import { clearMocks, fakeCore, info, patient, reject, session, summary } from "./test/fakeCore";
+
+const byId = (id: string) => screen.getByTestId(id);
+const type = (id: string, value: string) => fireEvent.input(byId(id), { target: { value } });
+
+beforeEach(() => {
+  setLanguage("en");
+  resetAfterSignOut();
+  toasts.items.splice(0);
+});
+afterEach(() => clearMocks());
+
+describe("App start", () => {
+  it("shows the setup screen on a first start and signals ui_ready once", async () => {
+    const core = fakeCore({
+      workstation_info: () => info({ needs_setup: true, is_empty: true }),
+      ui_ready: () => null,
+    });
+    render(App);
+    await waitFor(() => expect(byId("setup-username")).toBeTruthy());
+    await waitFor(() => expect(core.called("ui_ready")).toBe(1));
+    expect(core.called("current_session")).toBe(0);
+  });
+
+  it("shows sign-in, then the shell with the user and Offline in the status bar", async () => {
+    fakeCore({
+      workstation_info: () => info(),
+      current_session: () => null,
+      ui_ready: () => null,
+      sign_in: (a) => (a.username === "anna" && a.password === "Teal-Lantern-48" ? session("reception") : reject("invalid_credentials")),
+    });
+    render(App);
+    await waitFor(() => byId("signin-username"));
+    await type("signin-username", "anna");
+    await type("signin-password", "Teal-Lantern-48");
+    await fireEvent.click(byId("signin-submit"));
+    await waitFor(() => byId("statusbar"));
+    expect(byId("statusbar-user").textContent).toContain("Test reception");
+    expect(byId("statusbar-user").textContent).toContain("Reception");
+    expect(byId("statusbar-connection").textContent).toContain("Offline");
+    expect(screen.queryByTestId("nav-admin")).toBeNull();
+    expect(byId("nav-patients")).toBeTruthy();
+  });
+
+  it("shows the lock screen when a command says session_locked", async () => {
+    fakeCore({
+      workstation_info: () => info(),
+      current_session: () => session("reception"),
+      ui_ready: () => null,
+      patient_search: () => reject("session_locked"),
+      activity: () => null,
+    });
+    render(App);
+    await waitFor(() => byId("patient-search"));
+    await type("patient-search", "Ivan");
+    await waitFor(() => byId("lock-screen"), { timeout: 2000 });
+    expect(byId("lock-password")).toBeTruthy();
+  });
+});
+
+describe("SignIn", () => {
+  it("shows a translated error for wrong credentials", async () => {
+    fakeCore({ sign_in: () => reject("invalid_credentials") });
+    setLanguage("ru");
+    render(SignIn, { props: { onsignedin: () => {} } });
+    await type("signin-username", "anna");
+    await type("signin-password", "wrong-password");
+    await fireEvent.click(byId("signin-submit"));
+    await waitFor(() => expect(byId("signin-error").textContent).toBe("Неверное имя пользователя или пароль."));
+  });
+});
+
+describe("PatientForm", () => {
+  beforeEach(() => {
+    app.session = session("reception");
+  });
+
+  it("shows field errors from the core beside the fields", async () => {
+    fakeCore({
+      patient_check_duplicates: () =>
+        reject("validation", [
+          { field: "family_name", code: "required", message: "is required" },
+          { field: "phones.0", code: "phone_chars", message: "bad" },
+        ]),
+    });
+    render(PatientForm, { props: { mode: "register" } });
+    await type("pf-phone-0", "abc");
+    await fireEvent.click(byId("pf-submit"));
+    await waitFor(() => byId("pf-error-family_name"));
+    expect(byId("pf-error-family_name").textContent).toBe("Required.");
+    expect(byId("pf-error-phones.0").textContent).toMatch(/digits/);
+  });
+
+  it("warns about duplicates, then registers anyway and confirms", async () => {
+    const existing = patient();
+    const created = patient({ id: "p-2", mrn: "K7Q-000002-2" });
+    const core = fakeCore({
+      patient_check_duplicates: () => [{ patient: summary(existing), reasons: ["name_and_birth_date", "phone"] }],
+      patient_register: () => created,
+    });
+    render(PatientForm, { props: { mode: "register" } });
+    await type("pf-family_name", "ใจดี");
+    await type("pf-given_name", "สมชาย");
+    await fireEvent.change(byId("pf-sex"), { target: { value: "male" } });
+    await type("pf-birth_date", "21.03.1980");
+    await fireEvent.click(byId("pf-submit"));
+    await waitFor(() => byId("duplicate-warning"));
+    expect(screen.getAllByTestId("duplicate-candidate")).toHaveLength(1);
+    expect(byId("duplicate-warning").textContent).toContain("Same name and date of birth");
+    const sent = core.calls.find((c) => c.cmd === "patient_check_duplicates")?.args.input as Record<string, unknown>;
+    expect(sent.birth_date).toBe("1980-03-21");
+    expect(sent.sex).toBe("male");
+    expect(core.called("patient_register")).toBe(0);
+
+    await fireEvent.click(byId("duplicate-continue"));
+    await waitFor(() => expect(core.called("patient_register")).toBe(1));
+    await waitFor(() => expect(app.patients).toEqual({ kind: "record", id: "p-2" }));
+    expect(toasts.items.some((t) => t.kind === "saved")).toBe(true);
+  });
+
+  it("cannot be used without write permission", () => {
+    fakeCore({});
+    app.session = session("nurse");
+    render(PatientForm, { props: { mode: "register" } });
+    expect(screen.queryByTestId("pf-family_name")).toBeNull();
+    expect(screen.queryByTestId("pf-submit")).toBeNull();
+  });
+});
+
+describe("PatientRecord", () => {
+  it("is read-only for a nurse", async () => {
+    fakeCore({ patient_get: () => patient() });
+    app.session = session("nurse");
+    render(PatientRecord, { props: { id: "p-1" } });
+    await waitFor(() => byId("patient-mrn"));
+    expect(byId("patient-mrn").textContent).toBe("K7Q-000001-4");
+    expect(byId("patient-name").textContent).toBe("ใจดี สมชาย");
+    expect(screen.queryByTestId("patient-edit")).toBeNull();
+    expect(screen.queryByTestId("patient-merge")).toBeNull();
+  });
+
+  it("offers edit and merge to reception, and shows history", async () => {
+    fakeCore({
+      patient_get: () => patient({ version: 2 }),
+      patient_history: () => [
+        { at: "2026-01-02T10:00:00Z", user_name: "Test reception", action: "update", changes: [{ field: "family_name", before: "Jaidee", after: "ใจดี" }] },
+      ],
+    });
+    app.session = session("reception");
+    render(PatientRecord, { props: { id: "p-1" } });
+    await waitFor(() => byId("patient-edit"));
+    expect(byId("patient-merge")).toBeTruthy();
+    await fireEvent.click(byId("patient-history-tab"));
+    await waitFor(() => expect(byId("patient-history").textContent).toContain("Jaidee"));
+    expect(byId("patient-history").textContent).toContain("Family name");
+  });
+});
+
+describe("PatientSearch", () => {
+  it("searches as you type and opens a result with the keyboard", async () => {
+    const a = patient();
+    const b = patient({ id: "p-2", mrn: "K7Q-000002-2", given_name: "สมชัย" });
+    const core = fakeCore({ patient_search: () => [summary(a), summary(b)] });
+    app.session = session("reception");
+    render(PatientSearch);
+    await type("patient-search", "สมช");
+    await waitFor(() => expect(screen.getAllByTestId("search-result")).toHaveLength(2));
+    expect(core.calls.find((c) => c.cmd === "patient_search")?.args).toEqual({ query: "สมช", limit: 50 });
+    const rows = screen.getAllByTestId("search-result");
+    expect(rows[1]?.getAttribute("data-mrn")).toBe("K7Q-000002-2");
+    expect(rows[0]?.textContent).toContain("21 Mar 1980");
+    await fireEvent.keyDown(byId("patient-search"), { key: "ArrowDown" });
+    await fireEvent.keyDown(byId("patient-search"), { key: "Enter" });
+    await waitFor(() => expect(app.patients).toEqual({ kind: "record", id: "p-2" }));
+  });
+
+  it("sends a typed date as ISO", async () => {
+    const core = fakeCore({ patient_search: () => [] });
+    app.session = session("reception");
+    render(PatientSearch);
+    await type("patient-search", "21.03.1980");
+    await waitFor(() => expect(core.called("patient_search")).toBe(1));
+    expect(core.calls[0]?.args.query).toBe("1980-03-21");
+    await waitFor(() => byId("search-empty"));
+  });
+});
