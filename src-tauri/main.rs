@@ -1,0 +1,64 @@
+//! The clinic workstation app: a thin Tauri shell over `clinic-store`.
+//!
+//! `main` opens the database, manages one [`state::AppState`] and lists the
+//! commands; each command in [`commands`] is a few lines that call the
+//! store's [`clinic_store::Workstation`], which checks roles and does the work.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod error;
+mod state;
+
+use tauri::Manager;
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLINIC_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let db_arg = state::db_path_from_args(std::env::args());
+    tauri::Builder::default()
+        .setup(move |app| {
+            let path = match db_arg.clone() {
+                Some(p) => p,
+                None => app.path().app_data_dir()?.join("clinic.db"),
+            };
+            let state = tauri::async_runtime::block_on(state::AppState::open(&path));
+            app.manage(state);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::ui_ready,
+            commands::workstation_info,
+            commands::setup_admin,
+            commands::sign_in,
+            commands::sign_out,
+            commands::current_session,
+            commands::lock_session,
+            commands::unlock,
+            commands::activity,
+            commands::set_language,
+            commands::patient_search,
+            commands::patient_check_duplicates,
+            commands::patient_register,
+            commands::patient_get,
+            commands::patient_update,
+            commands::patient_history,
+            commands::patient_merge,
+            commands::users_list,
+            commands::user_create,
+            commands::user_reset_password,
+            commands::user_set_disabled,
+            commands::audit_list,
+            commands::audit_verify,
+            commands::settings_set_idle_lock,
+            commands::workstation_rename,
+            commands::demo_load,
+            commands::import_patients_csv,
+        ])
+        .run(tauri::generate_context!())
+        .expect("the Tauri runtime failed to start");
+}
