@@ -48,6 +48,8 @@ export function resetAfterSignOut(): void {
   app.section = "patients";
   app.patients = { kind: "search" };
   app.search = { query: "", results: [], searched: "" };
+  // Toasts may name patients; the next user should not see them.
+  toasts.items.splice(0);
 }
 
 export type ToastKind = "saved" | "error" | "info";
