@@ -167,7 +167,36 @@ class App {
   }
 
   async clickEl(el) {
-    await wd("POST", this.#s(`/element/${idOf(el)}/click`), {});
+    try {
+      await wd("POST", this.#s(`/element/${idOf(el)}/click`), {});
+    } catch (e) {
+      // WebKitWebDriver refuses to click some displayed elements, e.g. a <tr>
+      // ("element not interactable"). Click the middle of its box with the
+      // mouse instead, as a user would (the event hits a cell and bubbles up).
+      if (e.webdriverError !== "element not interactable" || !(await this.#displayed(el))) throw e;
+      const box = await this.execute(
+        `const r = arguments[0]; r.scrollIntoView({ block: "center", inline: "center" });
+         const b = r.getBoundingClientRect();
+         return { x: Math.round(b.left + b.width / 2), y: Math.round(b.top + b.height / 2), w: b.width, h: b.height };`,
+        el,
+      );
+      if (!box || box.w === 0 || box.h === 0) throw e;
+      await wd("POST", this.#s("/actions"), {
+        actions: [
+          {
+            type: "pointer",
+            id: "mouse",
+            parameters: { pointerType: "mouse" },
+            actions: [
+              { type: "pointerMove", duration: 0, origin: "viewport", x: box.x, y: box.y },
+              { type: "pointerDown", button: 0 },
+              { type: "pointerUp", button: 0 },
+            ],
+          },
+        ],
+      });
+      await wd("DELETE", this.#s("/actions")).catch(() => {});
+    }
   }
 
   /** Clear the input, then type `text` (fires input events, so bound state follows). */
