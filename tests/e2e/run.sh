@@ -3,7 +3,8 @@
 # under a private Xvfb display. Assumes the app is built:
 #   ui/node_modules/.bin/tauri build --debug --no-bundle
 # Usage: tests/e2e/run.sh [node --test args...]   (default: every tests/e2e/*.test.mjs)
-# Env: CLINIC_APP_BINARY (app under test), E2E_PORT (tauri-driver port, 4444).
+# Env: CLINIC_APP_BINARY (app under test), E2E_PORT (tauri-driver port; default
+# the first free pair from 4444, WebKitWebDriver on port+1).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$ROOT/scripts/lib.sh"
@@ -15,7 +16,17 @@ if [ -z "${CLINIC_E2E_IN_XVFB:-}" ]; then
     xvfb-run -a -s "-screen 0 1400x900x24" bash "${BASH_SOURCE[0]}" "$@"
 fi
 
-port="${E2E_PORT:-4444}"
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -n "${E2E_PORT:-}" ]; then
+  port="$E2E_PORT"
+else
+  # 4444 unless another run (this machine is shared) holds it or its native port.
+  port=4444
+  while port_busy "$port" || port_busy "$((port + 1))"; do
+    port=$((port + 2))
+    [ "$port" -le 4500 ] || { echo "e2e: no free port pair in 4444-4500" >&2; exit 1; }
+  done
+fi
 export TAURI_DRIVER_URL="http://127.0.0.1:$port"
 artifacts="$ROOT/tests/e2e/artifacts"
 mkdir -p "$artifacts"
@@ -29,8 +40,8 @@ driver_ready() {
     .then((r) => r.json()).then((j) => process.exit(j.value && j.value.ready ? 0 : 1), () => process.exit(1))' "$TAURI_DRIVER_URL"
 }
 
-if driver_ready; then
-  echo "e2e: something already answers on port $port; stop it or set E2E_PORT" >&2
+if port_busy "$port" || port_busy "$((port + 1))"; then
+  echo "e2e: port $port or $((port + 1)) is in use; stop that or set E2E_PORT" >&2
   exit 1
 fi
 
