@@ -43,6 +43,22 @@ pub fn reversed_digits(s: &str) -> String {
     digits(s).chars().rev().collect()
 }
 
+/// Digits compared when deciding whether two phones are the same number:
+/// local and international forms differ only before these.
+pub const SIGNIFICANT_DIGITS: usize = 9;
+
+/// The key phones are matched by: the last [`SIGNIFICANT_DIGITS`] digits,
+/// reversed, so that a prefix search on it is a search by ending.
+pub fn match_key(s: &str) -> String {
+    reversed_digits(s).chars().take(SIGNIFICANT_DIGITS).collect()
+}
+
+/// Whether two phones are the same number, written differently.
+pub fn same_number(a: &str, b: &str) -> bool {
+    let (a, b) = (match_key(a), match_key(b));
+    !a.is_empty() && a == b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +76,13 @@ mod tests {
         assert_eq!(validate("12+34567"), Err(PhoneError::BadCharacters));
         assert_eq!(validate("123"), Err(PhoneError::BadLength));
         assert_eq!(validate("1234567890123456"), Err(PhoneError::BadLength));
+    }
+
+    #[test]
+    fn the_same_number_in_two_forms_is_recognised() {
+        assert!(same_number("081 234 5678", "+66 81 234 5678"));
+        assert!(same_number("8 (912) 345-67-89", "+7 912 345 67 89"));
+        assert!(!same_number("081 234 5678", "081 234 5679"));
     }
 
     #[test]

@@ -335,8 +335,7 @@ pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Resul
     let mut f = k.fields()?;
     let other = m.fields()?;
     for p in other.phones {
-        let digits = phone::digits(&p);
-        if !f.phones.iter().any(|q| phone::digits(q) == digits) {
+        if !f.phones.iter().any(|q| phone::same_number(q, &p)) {
             f.phones.push(p);
         }
     }
@@ -434,10 +433,7 @@ impl Store {
             add(ids, DuplicateReason::NationalId);
         }
         for p in &fields.phones {
-            // Compare the last nine digits: local and international forms of
-            // one number differ only in the country code or trunk prefix.
-            let tail: String = phone::reversed_digits(p).chars().take(9).collect();
-            let (lo, hi) = crate::search::prefix_range(&format!("p:{tail}"));
+            let (lo, hi) = crate::search::prefix_range(&format!("p:{}", phone::match_key(p)));
             let ids = sqlx::query_scalar(
                 "SELECT t.patient_id FROM search_token t WHERE t.token >= ? AND t.token < ? LIMIT 20",
             )

@@ -89,8 +89,7 @@ impl Store {
             return rows.iter().map(PatientRow::to_summary).collect();
         }
         if looks_like_phone(query) {
-            let tail: String = phone::reversed_digits(query).chars().take(9).collect();
-            let (lo, hi) = prefix_range(&format!("p:{tail}"));
+            let (lo, hi) = prefix_range(&format!("p:{}", phone::match_key(query)));
             let ids: Vec<String> = sqlx::query_scalar(
                 "SELECT patient_id FROM search_token WHERE token >= ? AND token < ? LIMIT ?",
             )
@@ -222,6 +221,11 @@ impl Store {
             for key in keys {
                 let body: String = key.chars().skip(2).collect();
                 let kind: String = key.chars().take(2).collect();
+                // Skeletons shrink words ("zzzz" → "z"); too short a body
+                // would be "one edit" from half the vocabulary.
+                if body.chars().count() < 3 {
+                    continue;
+                }
                 // A typo rarely hits the first letter; scan the words that
                 // share it, and those starting with the second letter (for a
                 // swap of the first two).
@@ -241,7 +245,8 @@ impl Store {
                         // start is (the user typed part of a name).
                         let w: String = word.chars().skip(2).collect();
                         let head: String = w.chars().take(body.chars().count()).collect();
-                        if text::within_one_edit(&w, &body) || text::within_one_edit(&head, &body) {
+                        let long_enough = body.chars().count() >= 4;
+                        if text::within_one_edit(&w, &body) || (long_enough && text::within_one_edit(&head, &body)) {
                             ranges.push(exact_range(&word));
                         }
                     }
@@ -259,8 +264,9 @@ impl Store {
     }
 }
 
-/// Ranks a candidate: per query word, an exact name part scores 4, a Latin
-/// skeleton match 3, a prefix 2, a skeleton prefix 1, a typo 0.
+/// Ranks a candidate: per query word, an exact name part scores 5, a Latin
+/// skeleton match 4, a prefix 3, a skeleton prefix 2, a whole part within
+/// one edit 1, and anything else (a typo in a prefix) 0.
 fn score(row: &PatientRow, words: &[String]) -> i32 {
     let parts: Vec<String> = [Some(&row.family_name), Some(&row.given_name), row.middle_name.as_ref()]
         .into_iter()
@@ -273,12 +279,14 @@ fn score(row: &PatientRow, words: &[String]) -> i32 {
         .map(|w| {
             let wsk = text::skeleton(w);
             if parts.iter().any(|p| p == w) {
-                4
+                5
             } else if wsk.as_ref().is_some_and(|s| skeletons.contains(s)) {
-                3
+                4
             } else if parts.iter().any(|p| p.starts_with(w.as_str())) {
-                2
+                3
             } else if wsk.as_ref().is_some_and(|s| skeletons.iter().any(|k| k.starts_with(s.as_str()))) {
+                2
+            } else if parts.iter().any(|p| text::within_one_edit(p, w)) {
                 1
             } else {
                 0

@@ -1,0 +1,9 @@
+//! Integration tests of the store on real SQLite files.
+
+mod access;
+mod audit;
+mod open;
+mod patients;
+mod search;
+mod support;
+mod write_path;
