@@ -1,0 +1,124 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import { emit } from "@tauri-apps/api/event";
+import type { User } from "./bindings/User";
+import AdminSection from "./screens/admin/AdminSection.svelte";
+import Audit from "./screens/admin/Audit.svelte";
+import ImportDialog from "./screens/patients/ImportDialog.svelte";
+import MergeDialog from "./screens/patients/MergeDialog.svelte";
+import { app, resetAfterSignOut, toasts } from "./lib/state.svelte";
+import { setLanguage } from "./lib/locale.svelte";
+import { clearMocks, fakeCore, patient, reject, session, summary } from "./test/fakeCore";
+
+const byId = (id: string) => screen.getByTestId(id);
+const type = (id: string, value: string) => fireEvent.input(byId(id), { target: { value } });
+
+beforeEach(() => {
+  setLanguage("en");
+  resetAfterSignOut();
+  toasts.items.splice(0);
+  app.session = session("admin");
+});
+afterEach(() => clearMocks());
+
+describe("Users", () => {
+  it("creates a user and lists it; shows the password rule from the core", async () => {
+    const users: User[] = [session("admin").user];
+    const core = fakeCore({
+      users_list: () => [...users],
+      user_create: (a) => {
+        const u = a.user as { username: string; display_name: string; role: User["role"]; language: User["language"]; password: string };
+        if (u.password.length < 10) reject("validation", [{ field: "password", code: "too_short", message: "" }]);
+        const created = { ...session(u.role).user, id: `id-${u.username}`, username: u.username, display_name: u.display_name };
+        users.push(created);
+        return created;
+      },
+    });
+    render(AdminSection);
+    await waitFor(() => expect(screen.getAllByTestId("user-row")).toHaveLength(1));
+    await fireEvent.click(byId("user-create"));
+    await type("uf-username", "nina");
+    await type("uf-display_name", "Nina Nurse");
+    await fireEvent.change(byId("uf-role"), { target: { value: "nurse" } });
+    await type("uf-password", "short");
+    await fireEvent.click(byId("uf-submit"));
+    await waitFor(() => expect(byId("uf-error-password").textContent).toBe("At least 10 characters."));
+    await type("uf-password", "Quiet-Harbor-57");
+    await fireEvent.click(byId("uf-submit"));
+    await waitFor(() => expect(screen.getAllByTestId("user-row")).toHaveLength(2));
+    const sent = core.calls.filter((c) => c.cmd === "user_create").at(-1)?.args.user as Record<string, unknown>;
+    expect(sent).toMatchObject({ username: "nina", display_name: "Nina Nurse", role: "nurse", language: "en" });
+    expect(screen.queryByTestId("uf-username")).toBeNull();
+  });
+});
+
+describe("Audit", () => {
+  it("lists entries with action and entity, expands JSON and verifies the chain", async () => {
+    const core = fakeCore({
+      users_list: () => [],
+      audit_list: () => [
+        { seq: 2, at: "2026-01-02T10:00:00Z", user_id: "u", user_name: "Rita", workstation_id: "w", action: "view", entity: "patient", entity_id: "p-1", before: null, after: null },
+        { seq: 1, at: "2026-01-02T09:00:00Z", user_id: "u", user_name: "Rita", workstation_id: "w", action: "create", entity: "patient", entity_id: "p-1", before: null, after: { family_name: "ใจดี" } },
+      ],
+      audit_verify: () => ({ entries: 2, first_bad_seq: null, problem: null }),
+    });
+    render(Audit);
+    await waitFor(() => expect(screen.getAllByTestId("audit-row")).toHaveLength(2));
+    const rows = screen.getAllByTestId("audit-row");
+    expect(rows.map((r) => [r.dataset.action, r.dataset.entity])).toEqual([
+      ["view", "patient"],
+      ["create", "patient"],
+    ]);
+    const filter = core.calls.find((c) => c.cmd === "audit_list")?.args.filter as Record<string, unknown>;
+    expect(Object.keys(filter).sort()).toEqual(["action", "before_seq", "entity", "entity_id", "from", "limit", "to", "user_id"]);
+    await fireEvent.click(byId("audit-expand"));
+    expect(byId("audit-table").textContent).toContain("ใจดี");
+    await fireEvent.click(byId("audit-verify"));
+    await waitFor(() => expect(byId("audit-verify-result").textContent).toContain("intact"));
+  });
+});
+
+describe("ImportDialog", () => {
+  it("checks the file first, then imports with progress", async () => {
+    fakeCore({
+      import_patients_csv: async (a) => {
+        if (a.dryRun) return { rows: 3, imported: 2, errors: [{ line: 3, field: "birth_date", message: "bad date" }], dry_run: true };
+        await emit("import-progress", { done: 2, bytes_read: 50, bytes_total: 100 });
+        return { rows: 3, imported: 2, errors: [{ line: 3, field: "birth_date", message: "bad date" }], dry_run: false };
+      },
+    });
+    render(ImportDialog, { props: { onclose: () => {} } });
+    const file = new File(["family_name,given_name\nA,B\nC,D\nE,F\n"], "p.csv", { type: "text/csv" });
+    await fireEvent.change(byId("import-file"), { target: { files: [file] } });
+    await waitFor(() => expect((byId("import-check") as HTMLButtonElement).disabled).toBe(false));
+    await fireEvent.click(byId("import-check"));
+    await waitFor(() => byId("import-summary"));
+    expect(byId("import-summary").textContent).toContain("3 rows read: 2 can be imported, 1 with errors");
+    expect(screen.getAllByTestId("import-error")[0]?.textContent).toContain("bad date");
+    await fireEvent.click(byId("import-run"));
+    await waitFor(() => expect(byId("import-summary").textContent).toContain("Imported 2 of 3"));
+    expect(toasts.items.some((t) => t.kind === "saved")).toBe(true);
+  });
+});
+
+describe("MergeDialog", () => {
+  it("finds the duplicate, confirms and merges into the kept record", async () => {
+    const keep = patient();
+    const dup = patient({ id: "p-9", mrn: "K7Q-000009-Z" });
+    let merged: unknown = null;
+    const core = fakeCore({
+      patient_search: () => [summary(keep), summary(dup)],
+      patient_merge: (a) => {
+        merged = a;
+        return { ...keep, version: 2 };
+      },
+    });
+    render(MergeDialog, { props: { keep, onclose: () => {}, onmerged: () => {} } });
+    await type("merge-search", "ใจดี");
+    await waitFor(() => expect(screen.getAllByTestId("merge-result")).toHaveLength(1));
+    await fireEvent.click(byId("merge-result"));
+    await fireEvent.click(byId("merge-confirm"));
+    await waitFor(() => expect(core.called("patient_merge")).toBe(1));
+    expect(merged).toEqual({ keepId: "p-1", mergeId: "p-9" });
+  });
+});
