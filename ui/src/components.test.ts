@@ -127,6 +127,23 @@ describe("PatientForm", () => {
     expect(toasts.items.some((t) => t.kind === "saved")).toBe(true);
   });
 
+  it("looks for duplicates early, when the user leaves the date field", async () => {
+    const existing = patient();
+    const core = fakeCore({
+      patient_check_duplicates: () => [{ patient: summary(existing), reasons: ["national_id"] }],
+    });
+    render(PatientForm, { props: { mode: "register" } });
+    await type("pf-family_name", "ใจดี");
+    await fireEvent.blur(byId("pf-family_name"));
+    expect(core.called("patient_check_duplicates")).toBe(0);
+    await type("pf-given_name", "สมชาย");
+    await type("pf-birth_date", "1980-03-21");
+    await fireEvent.blur(byId("pf-birth_date"));
+    await waitFor(() => byId("duplicate-warning"));
+    expect(byId("duplicate-warning").textContent).toContain("Same national ID");
+    expect(byId("duplicate-candidate").dataset.mrn).toBe(existing.mrn);
+  });
+
   it("cannot be used without write permission", () => {
     fakeCore({});
     app.session = session("nurse");
