@@ -29,7 +29,11 @@ pub async fn setup_admin(state: State<'_, AppState>, user: NewUser) -> CmdResult
 }
 
 #[tauri::command]
-pub async fn sign_in(state: State<'_, AppState>, username: String, password: String) -> CmdResult<Session> {
+pub async fn sign_in(
+    state: State<'_, AppState>,
+    username: String,
+    password: String,
+) -> CmdResult<Session> {
     Ok(state.ws()?.sign_in(&username, &password).await?)
 }
 
@@ -70,7 +74,10 @@ pub async fn patient_search(
     query: String,
     limit: Option<u32>,
 ) -> CmdResult<Vec<PatientSummary>> {
-    Ok(state.ws()?.patient_search(&query, limit.unwrap_or(50)).await?)
+    Ok(state
+        .ws()?
+        .patient_search(&query, limit.unwrap_or(50))
+        .await?)
 }
 
 #[tauri::command]
@@ -79,11 +86,17 @@ pub async fn patient_check_duplicates(
     input: PatientInput,
     exclude: Option<Uuid>,
 ) -> CmdResult<Vec<DuplicateCandidate>> {
-    Ok(state.ws()?.patient_check_duplicates(&input, exclude).await?)
+    Ok(state
+        .ws()?
+        .patient_check_duplicates(&input, exclude)
+        .await?)
 }
 
 #[tauri::command]
-pub async fn patient_register(state: State<'_, AppState>, input: PatientInput) -> CmdResult<Patient> {
+pub async fn patient_register(
+    state: State<'_, AppState>,
+    input: PatientInput,
+) -> CmdResult<Patient> {
     Ok(state.ws()?.patient_register(&input).await?)
 }
 
@@ -108,7 +121,11 @@ pub async fn patient_history(state: State<'_, AppState>, id: Uuid) -> CmdResult<
 }
 
 #[tauri::command]
-pub async fn patient_merge(state: State<'_, AppState>, keep_id: Uuid, merge_id: Uuid) -> CmdResult<Patient> {
+pub async fn patient_merge(
+    state: State<'_, AppState>,
+    keep_id: Uuid,
+    merge_id: Uuid,
+) -> CmdResult<Patient> {
     Ok(state.ws()?.patient_merge(keep_id, merge_id).await?)
 }
 
@@ -123,17 +140,28 @@ pub async fn user_create(state: State<'_, AppState>, user: NewUser) -> CmdResult
 }
 
 #[tauri::command]
-pub async fn user_reset_password(state: State<'_, AppState>, id: Uuid, password: String) -> CmdResult<()> {
+pub async fn user_reset_password(
+    state: State<'_, AppState>,
+    id: Uuid,
+    password: String,
+) -> CmdResult<()> {
     Ok(state.ws()?.user_reset_password(id, &password).await?)
 }
 
 #[tauri::command]
-pub async fn user_set_disabled(state: State<'_, AppState>, id: Uuid, disabled: bool) -> CmdResult<User> {
+pub async fn user_set_disabled(
+    state: State<'_, AppState>,
+    id: Uuid,
+    disabled: bool,
+) -> CmdResult<User> {
     Ok(state.ws()?.user_set_disabled(id, disabled).await?)
 }
 
 #[tauri::command]
-pub async fn audit_list(state: State<'_, AppState>, filter: AuditFilter) -> CmdResult<Vec<AuditEntry>> {
+pub async fn audit_list(
+    state: State<'_, AppState>,
+    filter: AuditFilter,
+) -> CmdResult<Vec<AuditEntry>> {
     Ok(state.ws()?.audit_list(&filter).await?)
 }
 
@@ -143,12 +171,18 @@ pub async fn audit_verify(state: State<'_, AppState>) -> CmdResult<AuditVerifica
 }
 
 #[tauri::command]
-pub async fn settings_set_idle_lock(state: State<'_, AppState>, minutes: u32) -> CmdResult<WorkstationInfo> {
+pub async fn settings_set_idle_lock(
+    state: State<'_, AppState>,
+    minutes: u32,
+) -> CmdResult<WorkstationInfo> {
     Ok(state.ws()?.settings_update(None, Some(minutes)).await?)
 }
 
 #[tauri::command]
-pub async fn workstation_rename(state: State<'_, AppState>, name: String) -> CmdResult<WorkstationInfo> {
+pub async fn workstation_rename(
+    state: State<'_, AppState>,
+    name: String,
+) -> CmdResult<WorkstationInfo> {
     Ok(state.ws()?.settings_update(Some(name), None).await?)
 }
 

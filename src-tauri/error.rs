@@ -14,7 +14,10 @@ impl From<StoreError> for IpcError {
         let body = e.to_body();
         // Internal errors are logged here, with SQLite's detail; store
         // messages carry no patient data by construction.
-        if matches!(body.code, clinic_domain::ErrorCode::Internal | clinic_domain::ErrorCode::Io) {
+        if matches!(
+            body.code,
+            clinic_domain::ErrorCode::Internal | clinic_domain::ErrorCode::Io
+        ) {
             tracing::error!(error = %e, "command failed");
         } else {
             tracing::debug!(code = %body.code, "command refused");

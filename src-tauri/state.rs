@@ -20,14 +20,23 @@ impl AppState {
     pub async fn open(path: &Path) -> AppState {
         tracing::info!(path = %path.display(), "opening the database");
         let opened = async {
-            let store = Store::open(path, OpenOptions { create: true, exclusive: true }).await?;
+            let store = Store::open(
+                path,
+                OpenOptions {
+                    create: true,
+                    exclusive: true,
+                },
+            )
+            .await?;
             Workstation::new(store).await
         }
         .await;
         if let Err(e) = &opened {
             tracing::error!(error = %e, "the database could not be opened");
         }
-        AppState { workstation: opened.map_err(|e| e.to_body()) }
+        AppState {
+            workstation: opened.map_err(|e| e.to_body()),
+        }
     }
 
     /// The workstation, or the error that stopped it opening.
@@ -53,8 +62,13 @@ pub fn db_path_from_args(args: impl Iterator<Item = String>) -> Option<PathBuf> 
 /// For the cold-start benchmark: writes the time the first screen painted
 /// to `CLINIC_READY_FILE`, when set.
 pub fn report_ready() {
-    let Some(file) = std::env::var_os("CLINIC_READY_FILE") else { return };
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let Some(file) = std::env::var_os("CLINIC_READY_FILE") else {
+        return;
+    };
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     if let Err(e) = std::fs::write(&file, ms.to_string()) {
         tracing::warn!(error = %e, "could not write the ready file");
     }

@@ -47,9 +47,18 @@ impl AuditAction {
     /// Parses the stored form.
     pub fn parse(s: &str) -> Option<Self> {
         use AuditAction::*;
-        [Create, Update, Merge, View, SignIn, SignInFailed, SignOut, Import]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        [
+            Create,
+            Update,
+            Merge,
+            View,
+            SignIn,
+            SignInFailed,
+            SignOut,
+            Import,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 
@@ -186,7 +195,11 @@ pub fn diff_fields(before: Option<&Value>, after: Option<&Value>) -> Vec<FieldCh
         .filter_map(|k| {
             let before = b.get(k).cloned().unwrap_or(Value::Null);
             let after = a.get(k).cloned().unwrap_or(Value::Null);
-            (before != after).then(|| FieldChange { field: k.clone(), before, after })
+            (before != after).then(|| FieldChange {
+                field: k.clone(),
+                before,
+                after,
+            })
         })
         .collect()
 }
@@ -208,7 +221,16 @@ mod tests {
 
     #[test]
     fn actions_round_trip() {
-        for a in ["create", "update", "merge", "view", "sign_in", "sign_in_failed", "sign_out", "import"] {
+        for a in [
+            "create",
+            "update",
+            "merge",
+            "view",
+            "sign_in",
+            "sign_in_failed",
+            "sign_out",
+            "import",
+        ] {
             assert_eq!(AuditAction::parse(a).unwrap().as_str(), a);
         }
     }

@@ -77,7 +77,12 @@ impl ColumnMap {
             let name = name.trim().trim_start_matches('\u{feff}');
             match COLUMNS.iter().position(|c| *c == name) {
                 Some(col) => index[col] = Some(i),
-                None => return Err(format!("unknown column '{name}'; expected {}", COLUMNS.join(","))),
+                None => {
+                    return Err(format!(
+                        "unknown column '{name}'; expected {}",
+                        COLUMNS.join(",")
+                    ));
+                }
             }
         }
         for required in [0, 1] {
@@ -92,11 +97,16 @@ impl ColumnMap {
     /// column; a bad `sex` is reported as a field error.
     pub fn to_input<'a>(&self, record: &'a [&'a str]) -> Result<PatientInput, (String, String)> {
         let get = |col: usize| -> Option<&str> {
-            self.index[col].and_then(|i| record.get(i).copied()).map(str::trim).filter(|s| !s.is_empty())
+            self.index[col]
+                .and_then(|i| record.get(i).copied())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
         };
         let sex = match get(3) {
             None => Sex::Unknown,
-            Some(s) => Sex::parse(s).ok_or_else(|| ("sex".to_owned(), format!("unknown sex '{s}'")))?,
+            Some(s) => {
+                Sex::parse(s).ok_or_else(|| ("sex".to_owned(), format!("unknown sex '{s}'")))?
+            }
         };
         Ok(PatientInput {
             family_name: get(0).unwrap_or_default().to_owned(),
@@ -120,7 +130,9 @@ mod tests {
     #[test]
     fn columns_may_come_in_any_order_and_subset() {
         let map = ColumnMap::from_header(["given_name", "family_name", "phone"]).unwrap();
-        let input = map.to_input(&["Анна", "Иванова", "+7 912 000 00 00"]).unwrap();
+        let input = map
+            .to_input(&["Анна", "Иванова", "+7 912 000 00 00"])
+            .unwrap();
         assert_eq!(input.family_name, "Иванова");
         assert_eq!(input.phones, ["+7 912 000 00 00"]);
         assert_eq!(input.sex, Some(Sex::Unknown));
@@ -135,7 +147,9 @@ mod tests {
     #[test]
     fn a_bad_sex_is_a_field_error() {
         let map = ColumnMap::from_header(COLUMNS).unwrap();
-        let err = map.to_input(&["A", "B", "", "dragon", "", "", "", ""]).unwrap_err();
+        let err = map
+            .to_input(&["A", "B", "", "dragon", "", "", "", ""])
+            .unwrap_err();
         assert_eq!(err.0, "sex");
     }
 }

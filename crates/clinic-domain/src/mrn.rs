@@ -119,7 +119,10 @@ mod tests {
         for seq in [1, 42, 999_999, 1_000_000] {
             let mrn = Mrn::new(&prefix, seq);
             assert_eq!(Mrn::parse(mrn.as_str()), Some(mrn.clone()));
-            assert_eq!(Mrn::parse(&mrn.as_str().to_lowercase().replace('-', "")), Some(mrn));
+            assert_eq!(
+                Mrn::parse(&mrn.as_str().to_lowercase().replace('-', "")),
+                Some(mrn)
+            );
         }
         assert_eq!(Mrn::new(&prefix, 42).as_str().len(), "K7M-000042-X".len());
     }

@@ -158,19 +158,35 @@ impl Checker {
             return None;
         }
         if value.chars().count() > max {
-            self.fail(field, "too_long", &format!("must be at most {max} characters"));
+            self.fail(
+                field,
+                "too_long",
+                &format!("must be at most {max} characters"),
+            );
         }
         let bad = value
             .chars()
             .any(|c| c.is_control() && !(lines == Lines::Many && matches!(c, '\n' | '\r' | '\t')));
         if bad {
-            self.fail(field, "control_chars", "must not contain control characters");
+            self.fail(
+                field,
+                "control_chars",
+                "must not contain control characters",
+            );
         }
         Some(value.to_owned())
     }
 
-    fn optional(&mut self, field: &str, value: &Option<String>, max: usize, lines: Lines) -> Option<String> {
-        value.as_deref().and_then(|v| self.text(field, v, max, lines))
+    fn optional(
+        &mut self,
+        field: &str,
+        value: &Option<String>,
+        max: usize,
+        lines: Lines,
+    ) -> Option<String> {
+        value
+            .as_deref()
+            .and_then(|v| self.text(field, v, max, lines))
     }
 
     fn required_name(&mut self, field: &str, value: &str) -> String {
@@ -191,9 +207,11 @@ impl Checker {
         let v = self.text(field, value, 32, Lines::One)?;
         match phone::validate(&v) {
             Ok(()) => {}
-            Err(phone::PhoneError::BadCharacters) => {
-                self.fail(field, "phone_chars", "may contain only digits, spaces, + - ( ) .")
-            }
+            Err(phone::PhoneError::BadCharacters) => self.fail(
+                field,
+                "phone_chars",
+                "may contain only digits, spaces, + - ( ) .",
+            ),
             Err(phone::PhoneError::BadLength) => {
                 self.fail(field, "phone_length", "must have 6 to 15 digits")
             }
@@ -219,7 +237,11 @@ impl PatientInput {
             }
         };
 
-        let birth_text = self.birth_date.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let birth_text = self
+            .birth_date
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let (birth_date, birth_date_estimated) = match (birth_text, self.estimated_age) {
             (Some(s), _) => match parse_date(s) {
                 Some(d) if d > today => {
@@ -232,14 +254,22 @@ impl PatientInput {
                 }
                 Some(d) => (d, false),
                 None => {
-                    c.fail("birth_date", "bad_date", "must be a date like 1980-03-21 or 21.03.1980");
+                    c.fail(
+                        "birth_date",
+                        "bad_date",
+                        "must be a date like 1980-03-21 or 21.03.1980",
+                    );
                     (today, false)
                 }
             },
             (None, Some(age)) => {
                 let year = today.year() - i32::from(age);
                 if age > 125 || year < MIN_BIRTH_YEAR {
-                    c.fail("estimated_age", "out_of_range", "must be between 0 and 125 years");
+                    c.fail(
+                        "estimated_age",
+                        "out_of_range",
+                        "must be between 0 and 125 years",
+                    );
                     (today, true)
                 } else {
                     let date = NaiveDate::from_ymd_opt(year, 7, 1).expect("1 July exists");
@@ -247,7 +277,11 @@ impl PatientInput {
                 }
             }
             (None, None) => {
-                c.fail("birth_date", "required", "enter a date of birth or an estimated age");
+                c.fail(
+                    "birth_date",
+                    "required",
+                    "enter a date of birth or an estimated age",
+                );
                 (today, false)
             }
         };
@@ -268,12 +302,20 @@ impl PatientInput {
         if let Some(id) = &national_id
             && !id.chars().all(|ch| ch.is_alphanumeric() || ch == '/')
         {
-            c.fail("national_id", "id_chars", "may contain only letters and digits");
+            c.fail(
+                "national_id",
+                "id_chars",
+                "may contain only letters and digits",
+            );
         }
 
         let address = c.optional("address", &self.address, MAX_ADDRESS_CHARS, Lines::Many);
-        let emergency_contact_name =
-            c.optional("emergency_contact_name", &self.emergency_contact_name, MAX_NAME_CHARS * 2, Lines::One);
+        let emergency_contact_name = c.optional(
+            "emergency_contact_name",
+            &self.emergency_contact_name,
+            MAX_NAME_CHARS * 2,
+            Lines::One,
+        );
         let emergency_contact_phone = self
             .emergency_contact_phone
             .as_deref()
@@ -479,8 +521,15 @@ mod tests {
     fn a_valid_form_is_cleaned() {
         let fields = valid().validate(today()).unwrap();
         assert_eq!(fields.family_name, "ใจดี");
-        assert_eq!(fields.birth_date, NaiveDate::from_ymd_opt(1980, 3, 21).unwrap());
-        assert_eq!(fields.phones, ["+66 81 234 5678"], "blank phones are dropped");
+        assert_eq!(
+            fields.birth_date,
+            NaiveDate::from_ymd_opt(1980, 3, 21).unwrap()
+        );
+        assert_eq!(
+            fields.phones,
+            ["+66 81 234 5678"],
+            "blank phones are dropped"
+        );
         assert_eq!(fields.national_id.as_deref(), Some("1103702345671"));
     }
 
@@ -526,7 +575,10 @@ mod tests {
         assert!(fields.birth_date_estimated);
         assert_eq!(fields.birth_date.year(), 1986);
         input.estimated_age = Some(300);
-        assert_eq!(codes(&input), [("estimated_age".into(), "out_of_range".into())]);
+        assert_eq!(
+            codes(&input),
+            [("estimated_age".into(), "out_of_range".into())]
+        );
         input.estimated_age = None;
         assert_eq!(codes(&input), [("birth_date".into(), "required".into())]);
     }

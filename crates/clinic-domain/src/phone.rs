@@ -50,7 +50,10 @@ pub const SIGNIFICANT_DIGITS: usize = 9;
 /// The key phones are matched by: the last [`SIGNIFICANT_DIGITS`] digits,
 /// reversed, so that a prefix search on it is a search by ending.
 pub fn match_key(s: &str) -> String {
-    reversed_digits(s).chars().take(SIGNIFICANT_DIGITS).collect()
+    reversed_digits(s)
+        .chars()
+        .take(SIGNIFICANT_DIGITS)
+        .collect()
 }
 
 /// Whether two phones are the same number, written differently.
@@ -65,7 +68,12 @@ mod tests {
 
     #[test]
     fn accepts_common_formats() {
-        for ok in ["+7 (912) 345-67-89", "081-234-5678", "02.123.4567", "+66812345678"] {
+        for ok in [
+            "+7 (912) 345-67-89",
+            "081-234-5678",
+            "02.123.4567",
+            "+66812345678",
+        ] {
             assert_eq!(validate(ok), Ok(()), "{ok}");
         }
     }

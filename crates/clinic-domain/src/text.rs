@@ -32,7 +32,9 @@ fn is_token_char(c: char) -> bool {
 
 /// Splits folded text into tokens on anything that is not a letter or digit.
 pub fn tokens(folded: &str) -> impl Iterator<Item = &str> {
-    folded.split(|c: char| !is_token_char(c)).filter(|t| !t.is_empty())
+    folded
+        .split(|c: char| !is_token_char(c))
+        .filter(|t| !t.is_empty())
 }
 
 /// Folds `s` and splits it into tokens.
@@ -147,11 +149,19 @@ pub fn name_key(family: &str, given: &str) -> String {
 pub fn within_one_edit(a: &str, b: &str) -> bool {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    let (short, long) = if a.len() <= b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
     if long.len() - short.len() > 1 {
         return false;
     }
-    let prefix = short.iter().zip(long.iter()).take_while(|(x, y)| x == y).count();
+    let prefix = short
+        .iter()
+        .zip(long.iter())
+        .take_while(|(x, y)| x == y)
+        .count();
     if prefix == short.len() {
         return true; // equal, or one trailing insertion
     }
@@ -189,12 +199,19 @@ mod tests {
     #[test]
     fn fold_keeps_thai_marks() {
         let name = "สมศักดิ์";
-        assert_eq!(fold(name), name, "Thai vowels and tone marks are part of the word");
+        assert_eq!(
+            fold(name),
+            name,
+            "Thai vowels and tone marks are part of the word"
+        );
     }
 
     #[test]
     fn tokens_split_on_hyphens_and_spaces() {
-        assert_eq!(folded_tokens("  Петрова-Водкина  Анна "), ["петрова", "водкина", "анна"]);
+        assert_eq!(
+            folded_tokens("  Петрова-Водкина  Анна "),
+            ["петрова", "водкина", "анна"]
+        );
     }
 
     #[test]

@@ -96,7 +96,9 @@ impl NewUser {
         let mut errors = Vec::new();
         let name = self.username.trim();
         let name_ok = (3..=32).contains(&name.chars().count())
-            && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !name_ok {
             errors.push(FieldError::new(
                 "username",
@@ -105,13 +107,24 @@ impl NewUser {
             ));
         }
         let display = self.display_name.trim();
-        if display.is_empty() || display.chars().count() > 100 || display.chars().any(char::is_control) {
-            errors.push(FieldError::new("display_name", "required", "is required (at most 100 characters)"));
+        if display.is_empty()
+            || display.chars().count() > 100
+            || display.chars().any(char::is_control)
+        {
+            errors.push(FieldError::new(
+                "display_name",
+                "required",
+                "is required (at most 100 characters)",
+            ));
         }
         if let Err(e) = check_password(&self.password, name) {
             errors.push(e);
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -161,10 +174,22 @@ mod tests {
     #[test]
     fn password_policy() {
         assert!(check_password("short1!", "anna").is_err());
-        assert_eq!(check_password("password123", "anna").unwrap_err().code, "common");
-        assert_eq!(check_password("qwertyuiop", "anna").unwrap_err().code, "common");
-        assert_eq!(check_password("aaaaaaaaaaaa", "anna").unwrap_err().code, "common");
-        assert_eq!(check_password("anna-2026-spring", "Anna").unwrap_err().code, "contains_username");
+        assert_eq!(
+            check_password("password123", "anna").unwrap_err().code,
+            "common"
+        );
+        assert_eq!(
+            check_password("qwertyuiop", "anna").unwrap_err().code,
+            "common"
+        );
+        assert_eq!(
+            check_password("aaaaaaaaaaaa", "anna").unwrap_err().code,
+            "common"
+        );
+        assert_eq!(
+            check_password("anna-2026-spring", "Anna").unwrap_err().code,
+            "contains_username"
+        );
         assert!(check_password("Teal-Lantern-48", "anna").is_ok());
     }
 

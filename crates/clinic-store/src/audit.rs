@@ -76,27 +76,31 @@ impl Store {
             let Some(last) = page.last() else { break };
             last_seq = last.seq;
             for row in page {
-            checked += 1;
-            let problem = if row.seq != expected_seq {
-                Some(format!("entry {expected_seq} is missing"))
-            } else if row.prev_hash != prev {
-                Some("its link to the previous entry does not match".to_owned())
-            } else if audit_hash(&row) != row.hash {
-                Some("its content does not match its hash".to_owned())
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Ok(AuditVerification {
-                    entries: checked,
-                    first_bad_seq: Some(row.seq.min(expected_seq)),
-                    problem: Some(problem),
-                });
-            }
-            prev = row.hash;
-            expected_seq += 1;
+                checked += 1;
+                let problem = if row.seq != expected_seq {
+                    Some(format!("entry {expected_seq} is missing"))
+                } else if row.prev_hash != prev {
+                    Some("its link to the previous entry does not match".to_owned())
+                } else if audit_hash(&row) != row.hash {
+                    Some("its content does not match its hash".to_owned())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Ok(AuditVerification {
+                        entries: checked,
+                        first_bad_seq: Some(row.seq.min(expected_seq)),
+                        problem: Some(problem),
+                    });
+                }
+                prev = row.hash;
+                expected_seq += 1;
             }
         }
-        Ok(AuditVerification { entries: checked, first_bad_seq: None, problem: None })
+        Ok(AuditVerification {
+            entries: checked,
+            first_bad_seq: None,
+            problem: None,
+        })
     }
 }

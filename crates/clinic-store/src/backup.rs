@@ -12,10 +12,19 @@ impl Store {
     /// Writes a consistent copy of the database to `dest`, which must not exist.
     pub async fn backup_to(&self, dest: &Path) -> Result<()> {
         if dest.exists() {
-            return Err(StoreError::field("file", "exists", "the backup file already exists; choose a new name"));
+            return Err(StoreError::field(
+                "file",
+                "exists",
+                "the backup file already exists; choose a new name",
+            ));
         }
-        let dest = dest.to_str().ok_or_else(|| StoreError::field("file", "bad_path", "the path is not valid UTF-8"))?;
-        sqlx::query("VACUUM INTO ?").bind(dest).execute(self.pool()).await?;
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| StoreError::field("file", "bad_path", "the path is not valid UTF-8"))?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }
@@ -26,10 +35,22 @@ impl Store {
 /// Returns that path. The app must not be running on `db`.
 pub async fn restore(db: &Path, backup: &Path) -> Result<Option<PathBuf>> {
     {
-        let check = Store::open(backup, OpenOptions { create: false, exclusive: false }).await?;
-        let ok: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(check.pool()).await?;
+        let check = Store::open(
+            backup,
+            OpenOptions {
+                create: false,
+                exclusive: false,
+            },
+        )
+        .await?;
+        let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(check.pool())
+            .await?;
         if ok != "ok" {
-            return Err(StoreError::DatabaseCorrupt { path: backup.display().to_string(), detail: ok });
+            return Err(StoreError::DatabaseCorrupt {
+                path: backup.display().to_string(),
+                detail: ok,
+            });
         }
         let chain = check.verify_audit().await?;
         if !chain.is_intact() {
@@ -42,7 +63,14 @@ pub async fn restore(db: &Path, backup: &Path) -> Result<Option<PathBuf>> {
     }
     // Take the live file's app lock so that a running app is not pulled from under.
     let live = if db.exists() {
-        let store = Store::open(db, OpenOptions { create: false, exclusive: true }).await?;
+        let store = Store::open(
+            db,
+            OpenOptions {
+                create: false,
+                exclusive: true,
+            },
+        )
+        .await?;
         store.close().await;
         drop(store);
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");

@@ -3,9 +3,9 @@
 //! the benchmarks, so it is deterministic for a seed.
 
 use chrono::NaiveDate;
+use clinic_domain::Role;
 use clinic_domain::patient::{PatientInput, Sex};
 use clinic_domain::user::Language;
-use clinic_domain::Role;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
@@ -19,48 +19,176 @@ use crate::{Result, Store, StoreError};
 pub const DEMO_PASSWORD: &str = "Clinic-Demo-2026";
 
 const RU_FAMILY_M: [&str; 24] = [
-    "Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков",
-    "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов",
-    "Степанов", "Николаев", "Орлов", "Андреев", "Макаров", "Захаров",
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Захаров",
 ];
 const RU_GIVEN_M: [&str; 16] = [
-    "Александр", "Дмитрий", "Максим", "Сергей", "Андрей", "Алексей", "Артём", "Илья", "Кирилл", "Михаил",
-    "Никита", "Матвей", "Роман", "Егор", "Юрий", "Пётр",
+    "Александр",
+    "Дмитрий",
+    "Максим",
+    "Сергей",
+    "Андрей",
+    "Алексей",
+    "Артём",
+    "Илья",
+    "Кирилл",
+    "Михаил",
+    "Никита",
+    "Матвей",
+    "Роман",
+    "Егор",
+    "Юрий",
+    "Пётр",
 ];
 const RU_GIVEN_F: [&str; 16] = [
-    "Анна", "Мария", "Елена", "Ольга", "Наталья", "Татьяна", "Ирина", "Екатерина", "Светлана", "Юлия",
-    "Анастасия", "Дарья", "Ксения", "Алёна", "Полина", "Софья",
+    "Анна",
+    "Мария",
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Татьяна",
+    "Ирина",
+    "Екатерина",
+    "Светлана",
+    "Юлия",
+    "Анастасия",
+    "Дарья",
+    "Ксения",
+    "Алёна",
+    "Полина",
+    "Софья",
 ];
 const RU_PATRONYMIC_M: [&str; 8] = [
-    "Александрович", "Дмитриевич", "Сергеевич", "Андреевич", "Иванович", "Петрович", "Михайлович", "Юрьевич",
+    "Александрович",
+    "Дмитриевич",
+    "Сергеевич",
+    "Андреевич",
+    "Иванович",
+    "Петрович",
+    "Михайлович",
+    "Юрьевич",
 ];
 const RU_PATRONYMIC_F: [&str; 8] = [
-    "Александровна", "Дмитриевна", "Сергеевна", "Андреевна", "Ивановна", "Петровна", "Михайловна", "Юрьевна",
+    "Александровна",
+    "Дмитриевна",
+    "Сергеевна",
+    "Андреевна",
+    "Ивановна",
+    "Петровна",
+    "Михайловна",
+    "Юрьевна",
 ];
 const TH_FAMILY: [&str; 20] = [
-    "ใจดี", "สุขสวัสดิ์", "ศรีสุข", "วงศ์สวัสดิ์", "แสงทอง", "บุญมา", "ทองดี", "รัตนพันธ์", "พึ่งบุญ", "จันทร์เพ็ญ",
-    "มั่นคง", "เพชรรัตน์", "สมบูรณ์", "ปัญญาดี", "ศักดิ์สิทธิ์", "กาญจนวงศ์", "ชัยมงคล", "เจริญผล", "นาคประเสริฐ", "อินทร์แก้ว",
+    "ใจดี",
+    "สุขสวัสดิ์",
+    "ศรีสุข",
+    "วงศ์สวัสดิ์",
+    "แสงทอง",
+    "บุญมา",
+    "ทองดี",
+    "รัตนพันธ์",
+    "พึ่งบุญ",
+    "จันทร์เพ็ญ",
+    "มั่นคง",
+    "เพชรรัตน์",
+    "สมบูรณ์",
+    "ปัญญาดี",
+    "ศักดิ์สิทธิ์",
+    "กาญจนวงศ์",
+    "ชัยมงคล",
+    "เจริญผล",
+    "นาคประเสริฐ",
+    "อินทร์แก้ว",
 ];
 const TH_GIVEN_M: [&str; 12] = [
-    "สมชาย", "สมศักดิ์", "ประเสริฐ", "วิชัย", "สมพงษ์", "ธนากร", "ณัฐพล", "กิตติ", "อนุชา", "สุริยา", "ชัยวัฒน์", "พีระพงษ์",
+    "สมชาย",
+    "สมศักดิ์",
+    "ประเสริฐ",
+    "วิชัย",
+    "สมพงษ์",
+    "ธนากร",
+    "ณัฐพล",
+    "กิตติ",
+    "อนุชา",
+    "สุริยา",
+    "ชัยวัฒน์",
+    "พีระพงษ์",
 ];
 const TH_GIVEN_F: [&str; 12] = [
-    "สมหญิง", "มาลี", "สุดารัตน์", "วันเพ็ญ", "กนกวรรณ", "นภัสสร", "ศิริพร", "ปิยะนุช", "อรุณี", "จิราพร", "พรทิพย์", "ดวงใจ",
+    "สมหญิง",
+    "มาลี",
+    "สุดารัตน์",
+    "วันเพ็ญ",
+    "กนกวรรณ",
+    "นภัสสร",
+    "ศิริพร",
+    "ปิยะนุช",
+    "อรุณี",
+    "จิราพร",
+    "พรทิพย์",
+    "ดวงใจ",
 ];
 const EN_FAMILY: [&str; 20] = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson", "Anderson", "Taylor",
-    "Thomas", "Moore", "Martin", "Jackson", "Thompson", "White", "Harris", "Clark", "Lewis", "Walker",
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson", "Anderson",
+    "Taylor", "Thomas", "Moore", "Martin", "Jackson", "Thompson", "White", "Harris", "Clark",
+    "Lewis", "Walker",
 ];
 const EN_GIVEN_M: [&str; 12] = [
-    "James", "John", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Daniel", "Mark", "Paul", "Steven",
+    "James", "John", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Daniel",
+    "Mark", "Paul", "Steven",
 ];
 const EN_GIVEN_F: [&str; 12] = [
-    "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Susan", "Jessica", "Sarah", "Karen", "Emily", "Laura", "Helen",
+    "Mary",
+    "Patricia",
+    "Jennifer",
+    "Linda",
+    "Elizabeth",
+    "Susan",
+    "Jessica",
+    "Sarah",
+    "Karen",
+    "Emily",
+    "Laura",
+    "Helen",
 ];
-const RU_STREETS: [&str; 5] = ["ул. Ленина", "пр. Мира", "ул. Садовая", "ул. Гагарина", "наб. Невы"];
+const RU_STREETS: [&str; 5] = [
+    "ул. Ленина",
+    "пр. Мира",
+    "ул. Садовая",
+    "ул. Гагарина",
+    "наб. Невы",
+];
 const TH_STREETS: [&str; 4] = ["ถนนสุขุมวิท", "ถนนพหลโยธิน", "ถนนรัชดาภิเษก", "ถนนเพชรบุรี"];
 const EN_STREETS: [&str; 4] = ["High Street", "Station Road", "Church Lane", "Park Avenue"];
-const ALLERGIES: [&str; 5] = ["Penicillin", "Пенициллин", "ถั่วลิสง (peanuts)", "Aspirin", "Латекс"];
+const ALLERGIES: [&str; 5] = [
+    "Penicillin",
+    "Пенициллин",
+    "ถั่วลิสง (peanuts)",
+    "Aspirin",
+    "Латекс",
+];
 
 fn pick<'a>(rng: &mut StdRng, list: &[&'a str]) -> &'a str {
     list[rng.gen_range(0..list.len())]
@@ -85,20 +213,49 @@ fn one(rng: &mut StdRng, today: NaiveDate) -> PatientInput {
             family.push('а');
         }
         let given = pick(rng, if female { &RU_GIVEN_F } else { &RU_GIVEN_M }).to_owned();
-        let middle = pick(rng, if female { &RU_PATRONYMIC_F } else { &RU_PATRONYMIC_M }).to_owned();
-        let phone = format!("+7 9{:02} {:03}-{:02}-{:02}", rng.gen_range(0..100), rng.gen_range(0..1000), rng.gen_range(0..100), rng.gen_range(0..100));
+        let middle = pick(
+            rng,
+            if female {
+                &RU_PATRONYMIC_F
+            } else {
+                &RU_PATRONYMIC_M
+            },
+        )
+        .to_owned();
+        let phone = format!(
+            "+7 9{:02} {:03}-{:02}-{:02}",
+            rng.gen_range(0..100),
+            rng.gen_range(0..1000),
+            rng.gen_range(0..100),
+            rng.gen_range(0..100)
+        );
         let street = format!("{}, д. {}", pick(rng, &RU_STREETS), rng.gen_range(1..200));
         (family, given, Some(middle), phone, street)
     } else if script < 80 {
         let family = pick(rng, &TH_FAMILY).to_owned();
         let given = pick(rng, if female { &TH_GIVEN_F } else { &TH_GIVEN_M }).to_owned();
-        let phone = format!("0{}{} {:03} {:04}", rng.gen_range(6..10), rng.gen_range(0..10), rng.gen_range(0..1000), rng.gen_range(0..10000));
-        let street = format!("{}/{} {} กรุงเทพฯ", rng.gen_range(1..300), rng.gen_range(1..20), pick(rng, &TH_STREETS));
+        let phone = format!(
+            "0{}{} {:03} {:04}",
+            rng.gen_range(6..10),
+            rng.gen_range(0..10),
+            rng.gen_range(0..1000),
+            rng.gen_range(0..10000)
+        );
+        let street = format!(
+            "{}/{} {} กรุงเทพฯ",
+            rng.gen_range(1..300),
+            rng.gen_range(1..20),
+            pick(rng, &TH_STREETS)
+        );
         (family, given, None, phone, street)
     } else {
         let family = pick(rng, &EN_FAMILY).to_owned();
         let given = pick(rng, if female { &EN_GIVEN_F } else { &EN_GIVEN_M }).to_owned();
-        let phone = format!("+44 7{:03} {:06}", rng.gen_range(0..1000), rng.gen_range(0..1_000_000));
+        let phone = format!(
+            "+44 7{:03} {:06}",
+            rng.gen_range(0..1000),
+            rng.gen_range(0..1_000_000)
+        );
         let street = format!("{} {}", rng.gen_range(1..200), pick(rng, &EN_STREETS));
         (family, given, None, phone, street)
     };
@@ -110,7 +267,12 @@ fn one(rng: &mut StdRng, today: NaiveDate) -> PatientInput {
         birth_date: Some(birth.to_string()),
         estimated_age: None,
         phones: vec![phone],
-        national_id: rng.gen_bool(0.7).then(|| format!("{:013}", rng.gen_range(1_000_000_000_000u64..9_999_999_999_999))),
+        national_id: rng.gen_bool(0.7).then(|| {
+            format!(
+                "{:013}",
+                rng.gen_range(1_000_000_000_000u64..9_999_999_999_999)
+            )
+        }),
         address: Some(street),
         allergies: rng.gen_bool(0.1).then(|| pick(rng, &ALLERGIES).to_owned()),
         ..Default::default()
@@ -118,17 +280,64 @@ fn one(rng: &mut StdRng, today: NaiveDate) -> PatientInput {
 }
 
 /// The demo clinic's departments.
-const DEPARTMENTS: [&str; 4] = ["Therapy / Терапия / อายุรกรรม", "Paediatrics / Педиатрия / กุมารเวชกรรม", "Cardiology / Кардиология / หทัยวิทยา", "Radiology / Рентгенология / รังสีวิทยา"];
+const DEPARTMENTS: [&str; 4] = [
+    "Therapy / Терапия / อายุรกรรม",
+    "Paediatrics / Педиатрия / กุมารเวชกรรม",
+    "Cardiology / Кардиология / หทัยวิทยา",
+    "Radiology / Рентгенология / รังสีวิทยา",
+];
 
 /// The demo clinic's staff: user name, display name, role, language, department index.
 const STAFF: [(&str, &str, Role, Language, Option<usize>); 7] = [
-    ("dr.petrova", "Dr Elena Petrova", Role::Doctor, Language::Ru, Some(0)),
-    ("dr.somchai", "Dr Somchai Jaidee", Role::Doctor, Language::Th, Some(1)),
-    ("dr.walker", "Dr Helen Walker", Role::Doctor, Language::En, Some(2)),
-    ("dr.orlov", "Dr Pavel Orlov", Role::Doctor, Language::Ru, Some(3)),
-    ("nurse.malee", "Malee Srisuk", Role::Nurse, Language::Th, Some(0)),
-    ("reception.anna", "Anna Smirnova", Role::Reception, Language::Ru, None),
-    ("imaging.tom", "Tom Harris", Role::ImagingOperator, Language::En, Some(3)),
+    (
+        "dr.petrova",
+        "Dr Elena Petrova",
+        Role::Doctor,
+        Language::Ru,
+        Some(0),
+    ),
+    (
+        "dr.somchai",
+        "Dr Somchai Jaidee",
+        Role::Doctor,
+        Language::Th,
+        Some(1),
+    ),
+    (
+        "dr.walker",
+        "Dr Helen Walker",
+        Role::Doctor,
+        Language::En,
+        Some(2),
+    ),
+    (
+        "dr.orlov",
+        "Dr Pavel Orlov",
+        Role::Doctor,
+        Language::Ru,
+        Some(3),
+    ),
+    (
+        "nurse.malee",
+        "Malee Srisuk",
+        Role::Nurse,
+        Language::Th,
+        Some(0),
+    ),
+    (
+        "reception.anna",
+        "Anna Smirnova",
+        Role::Reception,
+        Language::Ru,
+        None,
+    ),
+    (
+        "imaging.tom",
+        "Tom Harris",
+        Role::ImagingOperator,
+        Language::En,
+        Some(3),
+    ),
 ];
 
 /// Loads the demo clinic into an empty database: departments, staff (all
@@ -137,7 +346,11 @@ const STAFF: [(&str, &str, Role, Language, Option<usize>); 7] = [
 pub async fn load(store: &Store, actor: &Actor, patient_count: usize) -> Result<u64> {
     actor.require(clinic_domain::Permission::ImportPatients)?;
     if store.patient_count().await? > 0 {
-        return Err(StoreError::field("demo", "not_empty", "demo data can only be loaded into an empty database"));
+        return Err(StoreError::field(
+            "demo",
+            "not_empty",
+            "demo data can only be loaded into an empty database",
+        ));
     }
     let password_hash = {
         let pw = DEMO_PASSWORD.to_owned();
@@ -148,7 +361,10 @@ pub async fn load(store: &Store, actor: &Actor, patient_count: usize) -> Result<
     let mut batch = Vec::new();
     let departments: Vec<Uuid> = DEPARTMENTS.iter().map(|_| Uuid::now_v7()).collect();
     for (id, name) in departments.iter().zip(DEPARTMENTS) {
-        batch.push(Mutation::DepartmentCreate { id: *id, name: name.to_owned() });
+        batch.push(Mutation::DepartmentCreate {
+            id: *id,
+            name: name.to_owned(),
+        });
     }
     for (username, display, role, language, dept) in STAFF {
         if store.user_row_by_name(username).await?.is_some() {
@@ -163,14 +379,20 @@ pub async fn load(store: &Store, actor: &Actor, patient_count: usize) -> Result<
             language,
             password_hash: password_hash.clone(),
         });
-        batch.push(Mutation::UserSetDepartment { id, department_id: dept.map(|d| departments[d]) });
+        batch.push(Mutation::UserSetDepartment {
+            id,
+            department_id: dept.map(|d| departments[d]),
+        });
     }
     let today = today();
     for input in patients(2026).take(patient_count) {
         let fields = input
             .validate(today)
             .map_err(|e| StoreError::Internal(format!("demo patient invalid: {e:?}")))?;
-        batch.push(Mutation::PatientCreate { id: Uuid::now_v7(), fields });
+        batch.push(Mutation::PatientCreate {
+            id: Uuid::now_v7(),
+            fields,
+        });
     }
     store.commit_batch(actor, batch).await?;
     Ok(patient_count as u64)

@@ -47,7 +47,9 @@ pub enum StoreError {
     #[error("a user with this name already exists")]
     UserExists,
     /// The file is not a usable clinic database.
-    #[error("the database file {path} is damaged or is not a clinic database ({detail}); it was left untouched — restore a backup")]
+    #[error(
+        "the database file {path} is damaged or is not a clinic database ({detail}); it was left untouched — restore a backup"
+    )]
     DatabaseCorrupt {
         /// The file.
         path: String,
@@ -139,7 +141,10 @@ pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code();
-            matches!(code.as_deref(), Some("5") | Some("6") | Some("261") | Some("517"))
+            matches!(
+                code.as_deref(),
+                Some("5") | Some("6") | Some("261") | Some("517")
+            )
         }
         _ => false,
     }

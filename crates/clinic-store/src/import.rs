@@ -34,11 +34,17 @@ impl Store {
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
         let header = reader
             .headers()
-            .map_err(|e| StoreError::field("file", "bad_csv", &format!("cannot read the header: {e}")))?
+            .map_err(|e| {
+                StoreError::field("file", "bad_csv", &format!("cannot read the header: {e}"))
+            })?
             .clone();
-        let map = ColumnMap::from_header(header.iter()).map_err(|m| StoreError::field("file", "bad_header", &m))?;
+        let map = ColumnMap::from_header(header.iter())
+            .map_err(|m| StoreError::field("file", "bad_header", &m))?;
         let today = today();
-        let mut report = ImportReport { dry_run, ..Default::default() };
+        let mut report = ImportReport {
+            dry_run,
+            ..Default::default()
+        };
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         let mut record = csv::StringRecord::new();
         loop {
@@ -48,7 +54,14 @@ impl Store {
                 Err(e) => {
                     // A broken line (e.g. invalid UTF-8) is reported; the rest goes on.
                     report.rows += 1;
-                    push_error(&mut report, ImportRowError { line, field: None, message: e.to_string() });
+                    push_error(
+                        &mut report,
+                        ImportRowError {
+                            line,
+                            field: None,
+                            message: e.to_string(),
+                        },
+                    );
                     continue;
                 }
             };
@@ -60,20 +73,37 @@ impl Store {
             let line = record.position().map_or(line, |p| p.line());
             match map.to_input(&fields) {
                 Err((field, message)) => {
-                    push_error(&mut report, ImportRowError { line, field: Some(field), message });
+                    push_error(
+                        &mut report,
+                        ImportRowError {
+                            line,
+                            field: Some(field),
+                            message,
+                        },
+                    );
                 }
                 Ok(input) => match input.validate(today) {
                     Err(errors) => {
                         for e in errors {
                             let field = map_field(&e.field);
                             let message = format!("{field} {}", e.message);
-                            push_error(&mut report, ImportRowError { line, field: Some(field), message });
+                            push_error(
+                                &mut report,
+                                ImportRowError {
+                                    line,
+                                    field: Some(field),
+                                    message,
+                                },
+                            );
                         }
                     }
                     Ok(fields) => {
                         report.imported += 1;
                         if !dry_run {
-                            batch.push(Mutation::PatientCreate { id: Uuid::now_v7(), fields });
+                            batch.push(Mutation::PatientCreate {
+                                id: Uuid::now_v7(),
+                                fields,
+                            });
                         }
                     }
                 },
@@ -81,7 +111,7 @@ impl Store {
             if batch.len() >= BATCH_ROWS {
                 self.commit_batch(actor, std::mem::take(&mut batch)).await?;
             }
-            if report.rows % 1000 == 0 {
+            if report.rows.is_multiple_of(1000) {
                 progress(ImportProgress {
                     done: report.rows,
                     bytes_read: reader.position().byte(),
@@ -92,7 +122,11 @@ impl Store {
         if !batch.is_empty() {
             self.commit_batch(actor, batch).await?;
         }
-        progress(ImportProgress { done: report.rows, bytes_read: bytes_total, bytes_total });
+        progress(ImportProgress {
+            done: report.rows,
+            bytes_read: bytes_total,
+            bytes_total,
+        });
         if !dry_run {
             let summary = json!({ "rows": report.rows, "imported": report.imported, "rejected_rows": report.errors.len() });
             self.commit(actor, Mutation::ImportRun { summary }).await?;
@@ -103,7 +137,11 @@ impl Store {
 
 /// The CSV column a form field came from.
 fn map_field(field: &str) -> String {
-    if field.starts_with("phones") { "phone".to_owned() } else { field.to_owned() }
+    if field.starts_with("phones") {
+        "phone".to_owned()
+    } else {
+        field.to_owned()
+    }
 }
 
 fn push_error(report: &mut ImportReport, e: ImportRowError) {

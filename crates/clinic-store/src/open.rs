@@ -65,7 +65,9 @@ pub(crate) async fn open(path: &Path, options: OpenOptions) -> Result<Store> {
 
     match sqlx::migrate!("../../migrations/sqlite").run(&pool).await {
         Ok(()) => {}
-        Err(sqlx::migrate::MigrateError::VersionMissing(_)) => return Err(StoreError::DatabaseTooNew),
+        Err(sqlx::migrate::MigrateError::VersionMissing(_)) => {
+            return Err(StoreError::DatabaseTooNew);
+        }
         Err(sqlx::migrate::MigrateError::Execute(e)) => return Err(classify(e, path)),
         Err(e) => return Err(e.into()),
     }

@@ -153,7 +153,11 @@ impl PatientRow {
             emergency_contact_phone: f.emergency_contact_phone,
             allergies: f.allergies,
             notes: f.notes,
-            status: if self.status == "merged" { PatientStatus::Merged } else { PatientStatus::Active },
+            status: if self.status == "merged" {
+                PatientStatus::Merged
+            } else {
+                PatientStatus::Active
+            },
             merged_into: self.merged_into.as_deref().map(parse_uuid).transpose()?,
             version: self.version,
             created_at: parse_ts(&self.created_at)?,
@@ -205,7 +209,11 @@ impl PatientRow {
 
     /// The search tokens and typo vocabulary this record contributes.
     fn index_into(&self, tokens: &mut Vec<(String, String)>, vocab: &mut Vec<String>) {
-        let names = [Some(&self.family_name), Some(&self.given_name), self.middle_name.as_ref()];
+        let names = [
+            Some(&self.family_name),
+            Some(&self.given_name),
+            self.middle_name.as_ref(),
+        ];
         for name in names.into_iter().flatten() {
             for t in text::folded_tokens(name) {
                 if let Some(sk) = text::skeleton(&t) {
@@ -225,7 +233,11 @@ impl PatientRow {
 }
 
 /// Write-path step: insert a new patient with the next MRN.
-pub(crate) async fn create(w: &mut WriteTx<'_>, id: Uuid, fields: PatientFields) -> Result<Committed> {
+pub(crate) async fn create(
+    w: &mut WriteTx<'_>,
+    id: Uuid,
+    fields: PatientFields,
+) -> Result<Committed> {
     let mrn = w.next_mrn().await?;
     let row = PatientRow::from_fields(w, id, &mrn, &fields);
     let after = row.snapshot();
@@ -233,7 +245,10 @@ pub(crate) async fn create(w: &mut WriteTx<'_>, id: Uuid, fields: PatientFields)
     let mutation_id = w.outbox("patient", id, "create", None, &after);
     w.patients.push(row);
     let done = w.audit(AuditAction::Create, "patient", Some(id), None, Some(after))?;
-    Ok(Committed { mutation_id: Some(mutation_id), ..done })
+    Ok(Committed {
+        mutation_id: Some(mutation_id),
+        ..done
+    })
 }
 
 async fn load_for_write(w: &mut WriteTx<'_>, id: Uuid) -> Result<PatientRow> {
@@ -298,7 +313,12 @@ async fn save_row(w: &mut WriteTx<'_>, row: &mut PatientRow) -> Result<()> {
 }
 
 /// Write-path step: change demographics, if nobody changed them since `base_version`.
-pub(crate) async fn update(w: &mut WriteTx<'_>, id: Uuid, base_version: i64, fields: PatientFields) -> Result<Committed> {
+pub(crate) async fn update(
+    w: &mut WriteTx<'_>,
+    id: Uuid,
+    base_version: i64,
+    fields: PatientFields,
+) -> Result<Committed> {
     let mut row = load_for_write(w, id).await?;
     if row.version != base_version {
         return Err(StoreError::Conflict);
@@ -307,11 +327,23 @@ pub(crate) async fn update(w: &mut WriteTx<'_>, id: Uuid, base_version: i64, fie
     row.set_fields(&fields);
     save_row(w, &mut row).await?;
     let after = row.snapshot();
-    let changed: Vec<String> = diff_fields(Some(&before), Some(&after)).into_iter().map(|c| c.field).collect();
+    let changed: Vec<String> = diff_fields(Some(&before), Some(&after))
+        .into_iter()
+        .map(|c| c.field)
+        .collect();
     let payload = json!({ "fields": after, "changed": changed });
     let mutation_id = w.outbox("patient", id, "update", Some(base_version), &payload);
-    let done = w.audit(AuditAction::Update, "patient", Some(id), Some(before), Some(after))?;
-    Ok(Committed { mutation_id: Some(mutation_id), ..done })
+    let done = w.audit(
+        AuditAction::Update,
+        "patient",
+        Some(id),
+        Some(before),
+        Some(after),
+    )?;
+    Ok(Committed {
+        mutation_id: Some(mutation_id),
+        ..done
+    })
 }
 
 /// Combines two free-text values without losing either.
@@ -326,7 +358,11 @@ fn combine_text(keep: Option<String>, other: Option<String>) -> Option<String> {
 /// Write-path step: merge `merge` into `keep`.
 pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Result<Committed> {
     if keep == merge {
-        return Err(StoreError::field("merge_id", "same_record", "a record cannot be merged into itself"));
+        return Err(StoreError::field(
+            "merge_id",
+            "same_record",
+            "a record cannot be merged into itself",
+        ));
     }
     let mut k = load_for_write(w, keep).await?;
     let mut m = load_for_write(w, merge).await?;
@@ -362,9 +398,24 @@ pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Resul
 
     let payload = json!({ "keep": keep, "merge": merge, "keep_fields": k.snapshot() });
     let mutation_id = w.outbox("patient", keep, "merge", Some(k.version - 1), &payload);
-    w.audit(AuditAction::Merge, "patient", Some(merge), Some(m_before), Some(m.snapshot()))?;
-    let done = w.audit(AuditAction::Merge, "patient", Some(keep), Some(k_before), Some(k.snapshot()))?;
-    Ok(Committed { mutation_id: Some(mutation_id), ..done })
+    w.audit(
+        AuditAction::Merge,
+        "patient",
+        Some(merge),
+        Some(m_before),
+        Some(m.snapshot()),
+    )?;
+    let done = w.audit(
+        AuditAction::Merge,
+        "patient",
+        Some(keep),
+        Some(k_before),
+        Some(k.snapshot()),
+    )?;
+    Ok(Committed {
+        mutation_id: Some(mutation_id),
+        ..done
+    })
 }
 
 impl Store {
@@ -372,7 +423,10 @@ impl Store {
     /// [`crate::Workstation::patient_get`]).
     pub async fn patient(&self, id: Uuid) -> Result<Patient> {
         let sql = format!("{SELECT_PATIENT} WHERE p.id = ?");
-        let row: Option<PatientRow> = sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(self.pool()).await?;
+        let row: Option<PatientRow> = sqlx::query_as(&sql)
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
         row.ok_or(StoreError::NotFound("patient"))?.to_patient()
     }
 
@@ -386,7 +440,11 @@ impl Store {
                 sep.push_bind(id);
             }
             qb.push(")");
-            rows.extend(qb.build_query_as::<PatientRow>().fetch_all(self.pool()).await?);
+            rows.extend(
+                qb.build_query_as::<PatientRow>()
+                    .fetch_all(self.pool())
+                    .await?,
+            );
         }
         Ok(rows)
     }
@@ -401,7 +459,10 @@ impl Store {
         .await?;
         rows.into_iter()
             .map(|r| {
-                let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+                let parse = |s: &Option<String>| {
+                    s.as_deref()
+                        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                };
                 let (before, after) = (parse(&r.before), parse(&r.after));
                 Ok(HistoryEntry {
                     at: parse_ts(&r.at)?,
@@ -415,7 +476,11 @@ impl Store {
 
     /// Active patients who may be the person described by `fields`: same
     /// national id, a phone in common, or the same name key and birth date.
-    pub async fn find_duplicates(&self, fields: &PatientFields, exclude: Option<Uuid>) -> Result<Vec<DuplicateCandidate>> {
+    pub async fn find_duplicates(
+        &self,
+        fields: &PatientFields,
+        exclude: Option<Uuid>,
+    ) -> Result<Vec<DuplicateCandidate>> {
         let mut reasons: BTreeMap<String, Vec<DuplicateReason>> = BTreeMap::new();
         let mut add = |ids: Vec<String>, reason| {
             for id in ids {
@@ -426,10 +491,12 @@ impl Store {
             }
         };
         if let Some(nid) = &fields.national_id {
-            let ids = sqlx::query_scalar("SELECT id FROM patients WHERE national_id = ? AND status = 'active' LIMIT 20")
-                .bind(nid)
-                .fetch_all(self.pool())
-                .await?;
+            let ids = sqlx::query_scalar(
+                "SELECT id FROM patients WHERE national_id = ? AND status = 'active' LIMIT 20",
+            )
+            .bind(nid)
+            .fetch_all(self.pool())
+            .await?;
             add(ids, DuplicateReason::NationalId);
         }
         for p in &fields.phones {
@@ -463,18 +530,28 @@ impl Store {
                 continue;
             }
             let reasons = reasons.remove(&row.id).unwrap_or_default();
-            out.push(DuplicateCandidate { patient: row.to_summary()?, reasons });
+            out.push(DuplicateCandidate {
+                patient: row.to_summary()?,
+                reasons,
+            });
         }
         // Most reasons first: a national id and a name match beats a shared phone.
-        out.sort_by(|a, b| b.reasons.len().cmp(&a.reasons.len()).then(a.patient.mrn.cmp(&b.patient.mrn)));
+        out.sort_by(|a, b| {
+            b.reasons
+                .len()
+                .cmp(&a.reasons.len())
+                .then(a.patient.mrn.cmp(&b.patient.mrn))
+        });
         Ok(out)
     }
 
     /// How many active patients the store holds.
     pub async fn patient_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM patients WHERE status = 'active'")
-            .fetch_one(self.pool())
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM patients WHERE status = 'active'")
+                .fetch_one(self.pool())
+                .await?,
+        )
     }
 }
 

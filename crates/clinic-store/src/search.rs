@@ -45,7 +45,10 @@ impl Term {
         if let Some(sk) = text::skeleton(folded) {
             ranges.push(prefix_range(&format!("s:{sk}")));
         }
-        Term { folded: folded.to_owned(), ranges }
+        Term {
+            folded: folded.to_owned(),
+            ranges,
+        }
     }
 }
 
@@ -165,7 +168,11 @@ impl Store {
             .map(|r| (score(&r, &words), sort_key(&r), r))
             .collect();
         scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        scored.into_iter().take(limit).map(|(_, _, r)| r.to_summary()).collect()
+        scored
+            .into_iter()
+            .take(limit)
+            .map(|(_, _, r)| r.to_summary())
+            .collect()
     }
 
     /// Patient ids matching every term, driven by the rarest one.
@@ -183,7 +190,9 @@ impl Store {
             QueryBuilder::new("SELECT DISTINCT d.patient_id FROM search_token d WHERE ");
         push_ranges(&mut qb, "d.token", driver);
         for (_, other) in &counted[1..] {
-            qb.push(" AND EXISTS (SELECT 1 FROM search_token o WHERE o.patient_id = d.patient_id AND ");
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM search_token o WHERE o.patient_id = d.patient_id AND ",
+            );
             push_ranges(&mut qb, "o.token", other);
             qb.push(")");
         }
@@ -246,7 +255,9 @@ impl Store {
                         let w: String = word.chars().skip(2).collect();
                         let head: String = w.chars().take(body.chars().count()).collect();
                         let long_enough = body.chars().count() >= 4;
-                        if text::within_one_edit(&w, &body) || (long_enough && text::within_one_edit(&head, &body)) {
+                        if text::within_one_edit(&w, &body)
+                            || (long_enough && text::within_one_edit(&head, &body))
+                        {
                             ranges.push(exact_range(&word));
                         }
                     }
@@ -258,7 +269,10 @@ impl Store {
             ranges.sort();
             ranges.dedup();
             ranges.truncate(64);
-            out.push(Term { folded: term.folded.clone(), ranges });
+            out.push(Term {
+                folded: term.folded.clone(),
+                ranges,
+            });
         }
         Ok(Some(out))
     }
@@ -268,11 +282,15 @@ impl Store {
 /// skeleton match 4, a prefix 3, a skeleton prefix 2, a whole part within
 /// one edit 1, and anything else (a typo in a prefix) 0.
 fn score(row: &PatientRow, words: &[String]) -> i32 {
-    let parts: Vec<String> = [Some(&row.family_name), Some(&row.given_name), row.middle_name.as_ref()]
-        .into_iter()
-        .flatten()
-        .flat_map(|n| text::folded_tokens(n))
-        .collect();
+    let parts: Vec<String> = [
+        Some(&row.family_name),
+        Some(&row.given_name),
+        row.middle_name.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .flat_map(|n| text::folded_tokens(n))
+    .collect();
     let skeletons: Vec<String> = parts.iter().filter_map(|p| text::skeleton(p)).collect();
     words
         .iter()
@@ -284,7 +302,10 @@ fn score(row: &PatientRow, words: &[String]) -> i32 {
                 4
             } else if parts.iter().any(|p| p.starts_with(w.as_str())) {
                 3
-            } else if wsk.as_ref().is_some_and(|s| skeletons.iter().any(|k| k.starts_with(s.as_str()))) {
+            } else if wsk
+                .as_ref()
+                .is_some_and(|s| skeletons.iter().any(|k| k.starts_with(s.as_str())))
+            {
                 2
             } else if parts.iter().any(|p| text::within_one_edit(p, w)) {
                 1
@@ -303,14 +324,17 @@ fn sort_key(row: &PatientRow) -> String {
 /// Digits with phone punctuation, at least five digits, no letters.
 fn looks_like_phone(q: &str) -> bool {
     let digits = q.chars().filter(char::is_ascii_digit).count();
-    digits >= 5 && phone::validate(q).is_ok() || (digits >= 5 && q.chars().all(|c| c.is_ascii_digit()))
+    // Every all-digit string of that length passes `validate` too.
+    digits >= 5 && phone::validate(q).is_ok()
 }
 
 /// A letter followed by MRN characters and at least one digit: `K7M-0001`.
 fn looks_like_mrn_prefix(compact: &str) -> bool {
     compact.len() >= 4
-        && compact.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && compact
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
         && compact.chars().all(|c| c.is_ascii_alphanumeric())
         && compact.chars().skip(3).any(|c| c.is_ascii_digit())
 }
-

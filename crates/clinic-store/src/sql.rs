@@ -3,8 +3,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use crate::patients::PatientRow;
 use crate::Result;
+use crate::patients::PatientRow;
 
 /// SQLite's limit on bound parameters in one statement.
 const MAX_PARAMS: usize = 32_000;
@@ -66,13 +66,18 @@ async fn insert_many<T>(
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(head);
-        qb.push_values(rows.by_ref().take(per_chunk), |mut b, row| bind(&mut b, row));
+        qb.push_values(rows.by_ref().take(per_chunk), |mut b, row| {
+            bind(&mut b, row)
+        });
         qb.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
 
-pub(crate) async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, rows: Vec<AuditRow>) -> Result<()> {
+pub(crate) async fn insert_audit(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: Vec<AuditRow>,
+) -> Result<()> {
     insert_many(
         tx,
         "INSERT INTO audit_log (seq, at, user_id, user_name, workstation_id, action, entity, entity_id, before, after, prev_hash, hash) ",
@@ -96,7 +101,10 @@ pub(crate) async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, rows: Ve
     .await
 }
 
-pub(crate) async fn insert_outbox(tx: &mut Transaction<'static, Sqlite>, rows: Vec<OutboxRow>) -> Result<()> {
+pub(crate) async fn insert_outbox(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: Vec<OutboxRow>,
+) -> Result<()> {
     insert_many(
         tx,
         "INSERT INTO outbox (mutation_id, entity, entity_id, op, base_version, payload, created_at, user_id) ",
@@ -116,7 +124,10 @@ pub(crate) async fn insert_outbox(tx: &mut Transaction<'static, Sqlite>, rows: V
     .await
 }
 
-pub(crate) async fn insert_tokens(tx: &mut Transaction<'static, Sqlite>, rows: Vec<(String, String)>) -> Result<()> {
+pub(crate) async fn insert_tokens(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: Vec<(String, String)>,
+) -> Result<()> {
     insert_many(
         tx,
         "INSERT OR IGNORE INTO search_token (token, patient_id) ",
@@ -129,16 +140,28 @@ pub(crate) async fn insert_tokens(tx: &mut Transaction<'static, Sqlite>, rows: V
     .await
 }
 
-pub(crate) async fn insert_vocab(tx: &mut Transaction<'static, Sqlite>, mut rows: Vec<String>) -> Result<()> {
+pub(crate) async fn insert_vocab(
+    tx: &mut Transaction<'static, Sqlite>,
+    mut rows: Vec<String>,
+) -> Result<()> {
     rows.sort_unstable();
     rows.dedup();
-    insert_many(tx, "INSERT OR IGNORE INTO search_vocab (token) ", 1, rows, |b, t| {
-        b.push_bind(t);
-    })
+    insert_many(
+        tx,
+        "INSERT OR IGNORE INTO search_vocab (token) ",
+        1,
+        rows,
+        |b, t| {
+            b.push_bind(t);
+        },
+    )
     .await
 }
 
-pub(crate) async fn insert_patients(tx: &mut Transaction<'static, Sqlite>, rows: Vec<PatientRow>) -> Result<()> {
+pub(crate) async fn insert_patients(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: Vec<PatientRow>,
+) -> Result<()> {
     insert_many(
         tx,
         "INSERT INTO patients (id, mrn, mrn_compact, family_name, given_name, middle_name, sex, birth_date, \

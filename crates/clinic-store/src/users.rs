@@ -1,13 +1,13 @@
 //! Users: password hashing, the write-path steps for user changes and
 //! sign-in bookkeeping, and workstation settings.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::Duration;
-use clinic_domain::audit::AuditAction;
-use clinic_domain::user::{Language, User, LOCKOUT_MINUTES, MAX_FAILED_SIGN_INS};
-use clinic_domain::workstation::{ConnectionState, WorkstationInfo};
 use clinic_domain::Role;
+use clinic_domain::audit::AuditAction;
+use clinic_domain::user::{LOCKOUT_MINUTES, Language, MAX_FAILED_SIGN_INS, User};
+use clinic_domain::workstation::{ConnectionState, WorkstationInfo};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -37,7 +37,8 @@ impl UserRow {
             id: Uuid::parse_str(&self.id).map_err(|e| StoreError::Internal(e.to_string()))?,
             username: self.username.clone(),
             display_name: self.display_name.clone(),
-            role: Role::parse(&self.role).ok_or_else(|| StoreError::Internal("unknown stored role".into()))?,
+            role: Role::parse(&self.role)
+                .ok_or_else(|| StoreError::Internal("unknown stored role".into()))?,
             language: Language::parse(&self.language).unwrap_or_default(),
             disabled: self.disabled,
             locked_until: self.locked_until.as_deref().map(parse_ts).transpose()?,
@@ -71,7 +72,11 @@ pub fn hash_password(password: &str) -> Result<String> {
 /// Checks a password against a stored PHC string.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -85,7 +90,12 @@ async fn load(w: &mut WriteTx<'_>, id: Uuid) -> Result<UserRow> {
 }
 
 /// Writes the changed row back and audits the change.
-async fn save(w: &mut WriteTx<'_>, before: UserRow, mut row: UserRow, action: AuditAction) -> Result<Committed> {
+async fn save(
+    w: &mut WriteTx<'_>,
+    before: UserRow,
+    mut row: UserRow,
+    action: AuditAction,
+) -> Result<Committed> {
     row.version += 1;
     sqlx::query(
         "UPDATE users SET display_name = ?, role = ?, language = ?, password_hash = ?, disabled = ?, \
@@ -107,7 +117,13 @@ async fn save(w: &mut WriteTx<'_>, before: UserRow, mut row: UserRow, action: Au
     .execute(&mut *w.tx)
     .await?;
     let id = Uuid::parse_str(&row.id).ok();
-    w.audit(action, "user", id, Some(before.snapshot()), Some(row.snapshot()))
+    w.audit(
+        action,
+        "user",
+        id,
+        Some(before.snapshot()),
+        Some(row.snapshot()),
+    )
 }
 
 pub(crate) async fn create(
@@ -149,7 +165,11 @@ pub(crate) async fn create(
     w.audit(AuditAction::Create, "user", Some(id), None, Some(after))
 }
 
-pub(crate) async fn set_password(w: &mut WriteTx<'_>, id: Uuid, password_hash: String) -> Result<Committed> {
+pub(crate) async fn set_password(
+    w: &mut WriteTx<'_>,
+    id: Uuid,
+    password_hash: String,
+) -> Result<Committed> {
     let before = load(w, id).await?;
     let mut row = before.clone();
     row.password_hash = password_hash;
@@ -159,9 +179,17 @@ pub(crate) async fn set_password(w: &mut WriteTx<'_>, id: Uuid, password_hash: S
     save(w, before, row, AuditAction::Update).await
 }
 
-pub(crate) async fn set_disabled(w: &mut WriteTx<'_>, id: Uuid, disabled: bool) -> Result<Committed> {
+pub(crate) async fn set_disabled(
+    w: &mut WriteTx<'_>,
+    id: Uuid,
+    disabled: bool,
+) -> Result<Committed> {
     if disabled && w.actor().user_id == Some(id) {
-        return Err(StoreError::field("disabled", "self", "you cannot disable your own account"));
+        return Err(StoreError::field(
+            "disabled",
+            "self",
+            "you cannot disable your own account",
+        ));
     }
     let before = load(w, id).await?;
     let mut row = before.clone();
@@ -169,7 +197,11 @@ pub(crate) async fn set_disabled(w: &mut WriteTx<'_>, id: Uuid, disabled: bool) 
     save(w, before, row, AuditAction::Update).await
 }
 
-pub(crate) async fn set_language(w: &mut WriteTx<'_>, id: Uuid, language: Language) -> Result<Committed> {
+pub(crate) async fn set_language(
+    w: &mut WriteTx<'_>,
+    id: Uuid,
+    language: Language,
+) -> Result<Committed> {
     let before = load(w, id).await?;
     let mut row = before.clone();
     row.language = language.as_str().to_owned();
@@ -184,9 +216,19 @@ pub(crate) async fn record_sign_in(
     username: String,
     success: bool,
 ) -> Result<Committed> {
-    let action = if success { AuditAction::SignIn } else { AuditAction::SignInFailed };
+    let action = if success {
+        AuditAction::SignIn
+    } else {
+        AuditAction::SignInFailed
+    };
     let Some(id) = user_id else {
-        return w.audit(action, "session", None, None, Some(json!({ "username": username })));
+        return w.audit(
+            action,
+            "session",
+            None,
+            None,
+            Some(json!({ "username": username })),
+        );
     };
     let before = load(w, id).await?;
     let mut row = before.clone();
@@ -208,7 +250,13 @@ pub(crate) async fn record_sign_in(
             .execute(&mut *w.tx)
             .await?;
     }
-    w.audit(action, "session", Some(id), None, Some(json!({ "username": username, "locked_until": row.locked_until })))
+    w.audit(
+        action,
+        "session",
+        Some(id),
+        None,
+        Some(json!({ "username": username, "locked_until": row.locked_until })),
+    )
 }
 
 pub(crate) async fn update_workstation(
@@ -230,7 +278,11 @@ pub(crate) async fn update_workstation(
     };
     let idle = match idle_lock_minutes {
         Some(m) if !(1..=240).contains(&m) => {
-            return Err(StoreError::field("idle_lock_minutes", "out_of_range", "1 to 240 minutes"));
+            return Err(StoreError::field(
+                "idle_lock_minutes",
+                "out_of_range",
+                "1 to 240 minutes",
+            ));
         }
         Some(m) => i64::from(m),
         None => old_idle,
@@ -251,7 +303,11 @@ pub(crate) async fn update_workstation(
     )
 }
 
-pub(crate) async fn create_department(w: &mut WriteTx<'_>, id: Uuid, name: String) -> Result<Committed> {
+pub(crate) async fn create_department(
+    w: &mut WriteTx<'_>,
+    id: Uuid,
+    name: String,
+) -> Result<Committed> {
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(StoreError::field("name", "bad_name", "1 to 100 characters"));
@@ -271,10 +327,20 @@ pub(crate) async fn create_department(w: &mut WriteTx<'_>, id: Uuid, name: Strin
     .await?;
     let after = json!({ "name": name, "version": 1 });
     w.outbox("department", id, "create", None, &after);
-    w.audit(AuditAction::Create, "department", Some(id), None, Some(after))
+    w.audit(
+        AuditAction::Create,
+        "department",
+        Some(id),
+        None,
+        Some(after),
+    )
 }
 
-pub(crate) async fn set_department(w: &mut WriteTx<'_>, id: Uuid, department_id: Option<Uuid>) -> Result<Committed> {
+pub(crate) async fn set_department(
+    w: &mut WriteTx<'_>,
+    id: Uuid,
+    department_id: Option<Uuid>,
+) -> Result<Committed> {
     let before = load(w, id).await?;
     sqlx::query("UPDATE users SET department_id = ?, version = version + 1 WHERE id = ?")
         .bind(department_id.map(|d| d.to_string()))
@@ -284,15 +350,22 @@ pub(crate) async fn set_department(w: &mut WriteTx<'_>, id: Uuid, department_id:
     let mut after = before.snapshot();
     after["department_id"] = json!(department_id);
     after["version"] = json!(before.version + 1);
-    w.audit(AuditAction::Update, "user", Some(id), Some(before.snapshot()), Some(after))
+    w.audit(
+        AuditAction::Update,
+        "user",
+        Some(id),
+        Some(before.snapshot()),
+        Some(after),
+    )
 }
 
 impl Store {
     /// All users, by name.
     pub async fn users(&self) -> Result<Vec<User>> {
-        let rows: Vec<UserRow> = sqlx::query_as("SELECT * FROM users ORDER BY display_name COLLATE NOCASE")
-            .fetch_all(self.pool())
-            .await?;
+        let rows: Vec<UserRow> =
+            sqlx::query_as("SELECT * FROM users ORDER BY display_name COLLATE NOCASE")
+                .fetch_all(self.pool())
+                .await?;
         rows.iter().map(UserRow::to_user).collect()
     }
 
@@ -322,7 +395,9 @@ impl Store {
 
     /// Whether any user exists (the first start asks for an admin until one does).
     pub async fn has_users(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(self.pool()).await?;
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(self.pool())
+            .await?;
         Ok(n > 0)
     }
 

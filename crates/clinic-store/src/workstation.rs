@@ -39,7 +39,9 @@ pub struct Workstation {
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Z0dQbYpJ3iT3m2QMXsFwkqzHiDnlN9H8gBtA4UdpXsA";
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Internal(e.to_string()))
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 impl Workstation {
@@ -83,7 +85,10 @@ impl Workstation {
 
     async fn session_for(&self, user_id: Uuid) -> Result<Session> {
         let user = self.store.user(user_id).await?;
-        Ok(Session { permissions: Permission::granted_to(user.role), user })
+        Ok(Session {
+            permissions: Permission::granted_to(user.role),
+            user,
+        })
     }
 
     /// The workstation's identity and settings; needs no sign-in.
@@ -124,13 +129,22 @@ impl Workstation {
             return Err(StoreError::SetupRequired);
         }
         let row = self.store.user_row_by_name(username).await?;
-        let hash = row.as_ref().map_or(DUMMY_HASH.to_owned(), |r| r.password_hash.clone());
+        let hash = row
+            .as_ref()
+            .map_or(DUMMY_HASH.to_owned(), |r| r.password_hash.clone());
         let pw = password.to_owned();
         let ok = blocking(move || verify_password(&pw, &hash)).await?;
         let system = Actor::system("sign-in");
         let Some(row) = row else {
             self.store
-                .commit(&system, Mutation::SignIn { user_id: None, username: username.to_owned(), success: false })
+                .commit(
+                    &system,
+                    Mutation::SignIn {
+                        user_id: None,
+                        username: username.to_owned(),
+                        success: false,
+                    },
+                )
                 .await?;
             return Err(StoreError::InvalidCredentials);
         };
@@ -143,9 +157,20 @@ impl Workstation {
         if user.disabled {
             return Err(StoreError::AccountDisabled);
         }
-        let actor = Actor { user_id: Some(user.id), name: user.display_name.clone(), role: user.role };
+        let actor = Actor {
+            user_id: Some(user.id),
+            name: user.display_name.clone(),
+            role: user.role,
+        };
         self.store
-            .commit(&actor, Mutation::SignIn { user_id: Some(user.id), username: user.username.clone(), success: ok })
+            .commit(
+                &actor,
+                Mutation::SignIn {
+                    user_id: Some(user.id),
+                    username: user.username.clone(),
+                    success: ok,
+                },
+            )
             .await?;
         if !ok {
             let after = self.store.user(user.id).await?;
@@ -168,7 +193,9 @@ impl Workstation {
     pub async fn sign_out(&self) -> Result<()> {
         let session = self.session_lock().take();
         if let Some(s) = session {
-            self.store.commit(&s.actor, Mutation::SignOut { user_id: s.user_id }).await?;
+            self.store
+                .commit(&s.actor, Mutation::SignOut { user_id: s.user_id })
+                .await?;
         }
         Ok(())
     }
@@ -209,7 +236,10 @@ impl Workstation {
         match self.sign_in(&name, password).await {
             Ok(s) => Ok(s),
             Err(e) => {
-                if matches!(e, StoreError::AccountLocked { .. } | StoreError::AccountDisabled) {
+                if matches!(
+                    e,
+                    StoreError::AccountLocked { .. } | StoreError::AccountDisabled
+                ) {
                     *self.session_lock() = None;
                 }
                 Err(e)
@@ -221,7 +251,9 @@ impl Workstation {
     pub async fn set_language(&self, language: Language) -> Result<User> {
         let actor = self.actor(None)?;
         let id = actor.user_id.ok_or(StoreError::Unauthenticated)?;
-        self.store.commit(&actor, Mutation::UserSetLanguage { id, language }).await?;
+        self.store
+            .commit(&actor, Mutation::UserSetLanguage { id, language })
+            .await?;
         self.store.user(id).await
     }
 
@@ -233,7 +265,11 @@ impl Workstation {
 
     /// Existing patients that look like the one in the form. A form that
     /// does not validate yet has no candidates.
-    pub async fn patient_check_duplicates(&self, input: &PatientInput, exclude: Option<Uuid>) -> Result<Vec<DuplicateCandidate>> {
+    pub async fn patient_check_duplicates(
+        &self,
+        input: &PatientInput,
+        exclude: Option<Uuid>,
+    ) -> Result<Vec<DuplicateCandidate>> {
         self.actor(Some(Permission::ReadDemographics))?;
         match input.validate(today()) {
             Ok(fields) => self.store.find_duplicates(&fields, exclude).await,
@@ -246,22 +282,40 @@ impl Workstation {
         let actor = self.actor(Some(Permission::WriteDemographics))?;
         let fields = input.validate(today()).map_err(StoreError::Validation)?;
         let id = Uuid::now_v7();
-        self.store.commit(&actor, Mutation::PatientCreate { id, fields }).await?;
+        self.store
+            .commit(&actor, Mutation::PatientCreate { id, fields })
+            .await?;
         self.store.patient(id).await
     }
 
     /// Opens a patient's record; the view is audited.
     pub async fn patient_get(&self, id: Uuid) -> Result<Patient> {
         let actor = self.actor(Some(Permission::ReadDemographics))?;
-        self.store.commit(&actor, Mutation::PatientView { id }).await?;
+        self.store
+            .commit(&actor, Mutation::PatientView { id })
+            .await?;
         self.store.patient(id).await
     }
 
     /// Changes a patient's demographics.
-    pub async fn patient_update(&self, id: Uuid, base_version: i64, input: &PatientInput) -> Result<Patient> {
+    pub async fn patient_update(
+        &self,
+        id: Uuid,
+        base_version: i64,
+        input: &PatientInput,
+    ) -> Result<Patient> {
         let actor = self.actor(Some(Permission::WriteDemographics))?;
         let fields = input.validate(today()).map_err(StoreError::Validation)?;
-        self.store.commit(&actor, Mutation::PatientUpdate { id, base_version, fields }).await?;
+        self.store
+            .commit(
+                &actor,
+                Mutation::PatientUpdate {
+                    id,
+                    base_version,
+                    fields,
+                },
+            )
+            .await?;
         self.store.patient(id).await
     }
 
@@ -274,7 +328,9 @@ impl Workstation {
     /// Merges `merge` into `keep`.
     pub async fn patient_merge(&self, keep: Uuid, merge: Uuid) -> Result<Patient> {
         let actor = self.actor(Some(Permission::MergePatients))?;
-        self.store.commit(&actor, Mutation::PatientMerge { keep, merge }).await?;
+        self.store
+            .commit(&actor, Mutation::PatientMerge { keep, merge })
+            .await?;
         self.store.patient(keep).await
     }
 
@@ -314,14 +370,24 @@ impl Workstation {
         check_password(password, &user.username).map_err(|e| StoreError::Validation(vec![e]))?;
         let pw = password.to_owned();
         let hash = blocking(move || hash_password(&pw)).await??;
-        self.store.commit(&actor, Mutation::UserSetPassword { id, password_hash: hash }).await?;
+        self.store
+            .commit(
+                &actor,
+                Mutation::UserSetPassword {
+                    id,
+                    password_hash: hash,
+                },
+            )
+            .await?;
         Ok(())
     }
 
     /// Disables or enables a user (admin).
     pub async fn user_set_disabled(&self, id: Uuid, disabled: bool) -> Result<User> {
         let actor = self.actor(Some(Permission::ManageUsers))?;
-        self.store.commit(&actor, Mutation::UserSetDisabled { id, disabled }).await?;
+        self.store
+            .commit(&actor, Mutation::UserSetDisabled { id, disabled })
+            .await?;
         self.store.user(id).await
     }
 
@@ -338,11 +404,24 @@ impl Workstation {
     }
 
     /// Changes the workstation's settings (admin).
-    pub async fn settings_update(&self, name: Option<String>, idle_lock_minutes: Option<u32>) -> Result<WorkstationInfo> {
+    pub async fn settings_update(
+        &self,
+        name: Option<String>,
+        idle_lock_minutes: Option<u32>,
+    ) -> Result<WorkstationInfo> {
         let actor = self.actor(Some(Permission::ManageSettings))?;
-        self.store.commit(&actor, Mutation::WorkstationSettings { name, idle_lock_minutes }).await?;
+        self.store
+            .commit(
+                &actor,
+                Mutation::WorkstationSettings {
+                    name,
+                    idle_lock_minutes,
+                },
+            )
+            .await?;
         let info = self.store.workstation_info().await?;
-        self.idle_lock_minutes.store(info.idle_lock_minutes, Ordering::Relaxed);
+        self.idle_lock_minutes
+            .store(info.idle_lock_minutes, Ordering::Relaxed);
         Ok(info)
     }
 
@@ -353,7 +432,12 @@ impl Workstation {
     }
 
     /// Imports patients from CSV text.
-    pub async fn import_csv(&self, csv: &str, dry_run: bool, progress: impl FnMut(ImportProgress)) -> Result<ImportReport> {
+    pub async fn import_csv(
+        &self,
+        csv: &str,
+        dry_run: bool,
+        progress: impl FnMut(ImportProgress),
+    ) -> Result<ImportReport> {
         let actor = self.actor(Some(Permission::ImportPatients))?;
         self.store
             .import_patients(&actor, csv.as_bytes(), csv.len() as u64, dry_run, progress)

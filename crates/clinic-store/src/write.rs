@@ -179,7 +179,9 @@ impl Mutation {
     fn permission(&self) -> Option<Permission> {
         use Mutation::*;
         match self {
-            WorkstationInit { .. } | SignIn { .. } | SignOut { .. } | UserSetLanguage { .. } => None,
+            WorkstationInit { .. } | SignIn { .. } | SignOut { .. } | UserSetLanguage { .. } => {
+                None
+            }
             WorkstationSettings { .. } => Some(Permission::ManageSettings),
             PatientCreate { .. } | PatientUpdate { .. } => Some(Permission::WriteDemographics),
             PatientMerge { .. } => Some(Permission::MergePatients),
@@ -188,9 +190,7 @@ impl Mutation {
             | UserSetPassword { .. }
             | UserSetDisabled { .. }
             | UserSetDepartment { .. }
-            | DepartmentCreate { .. } => {
-                Some(Permission::ManageUsers)
-            }
+            | DepartmentCreate { .. } => Some(Permission::ManageUsers),
             ImportRun { .. } => Some(Permission::ImportPatients),
         }
     }
@@ -214,7 +214,11 @@ impl Store {
     }
 
     /// Commits mutations in order, all or none, in one transaction.
-    pub async fn commit_batch(&self, actor: &Actor, mutations: Vec<Mutation>) -> Result<Vec<Committed>> {
+    pub async fn commit_batch(
+        &self,
+        actor: &Actor,
+        mutations: Vec<Mutation>,
+    ) -> Result<Vec<Committed>> {
         for m in &mutations {
             if let Some(p) = m.permission() {
                 actor.require(p)?;
@@ -258,10 +262,15 @@ pub(crate) struct MrnCounter {
 }
 
 /// The hash an audit chain starts from.
-pub(crate) const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS_HASH: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl<'a> WriteTx<'a> {
-    async fn start(mut tx: Transaction<'static, Sqlite>, store: &'a Store, actor: &'a Actor) -> Result<Self> {
+    async fn start(
+        mut tx: Transaction<'static, Sqlite>,
+        store: &'a Store,
+        actor: &'a Actor,
+    ) -> Result<Self> {
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
@@ -315,15 +324,24 @@ impl<'a> WriteTx<'a> {
                 .execute(&mut *self.tx)
                 .await?;
                 let after = serde_json::json!({ "id": id, "mrn_prefix": mrn_prefix });
-                self.audit(AuditAction::Create, "workstation", Some(id), None, Some(after))
+                self.audit(
+                    AuditAction::Create,
+                    "workstation",
+                    Some(id),
+                    None,
+                    Some(after),
+                )
             }
-            WorkstationSettings { name, idle_lock_minutes } => {
-                crate::users::update_workstation(self, name, idle_lock_minutes).await
-            }
+            WorkstationSettings {
+                name,
+                idle_lock_minutes,
+            } => crate::users::update_workstation(self, name, idle_lock_minutes).await,
             PatientCreate { id, fields } => patients::create(self, id, fields).await,
-            PatientUpdate { id, base_version, fields } => {
-                patients::update(self, id, base_version, fields).await
-            }
+            PatientUpdate {
+                id,
+                base_version,
+                fields,
+            } => patients::update(self, id, base_version, fields).await,
             PatientMerge { keep, merge } => patients::merge(self, keep, merge).await,
             PatientView { id } => {
                 self.flush().await?;
@@ -336,28 +354,52 @@ impl<'a> WriteTx<'a> {
                 }
                 self.audit(AuditAction::View, "patient", Some(id), None, None)
             }
-            UserCreate { id, username, display_name, role, language, password_hash } => {
-                crate::users::create(self, id, username, display_name, role, language, password_hash).await
+            UserCreate {
+                id,
+                username,
+                display_name,
+                role,
+                language,
+                password_hash,
+            } => {
+                crate::users::create(
+                    self,
+                    id,
+                    username,
+                    display_name,
+                    role,
+                    language,
+                    password_hash,
+                )
+                .await
             }
             UserSetPassword { id, password_hash } => {
                 crate::users::set_password(self, id, password_hash).await
             }
-            UserSetDisabled { id, disabled } => crate::users::set_disabled(self, id, disabled).await,
+            UserSetDisabled { id, disabled } => {
+                crate::users::set_disabled(self, id, disabled).await
+            }
             UserSetLanguage { id, language } => {
                 if self.actor.user_id != Some(id) {
                     self.actor.require(Permission::ManageUsers)?;
                 }
                 crate::users::set_language(self, id, language).await
             }
-            SignIn { user_id, username, success } => {
-                crate::users::record_sign_in(self, user_id, username, success).await
-            }
+            SignIn {
+                user_id,
+                username,
+                success,
+            } => crate::users::record_sign_in(self, user_id, username, success).await,
             DepartmentCreate { id, name } => crate::users::create_department(self, id, name).await,
             UserSetDepartment { id, department_id } => {
                 crate::users::set_department(self, id, department_id).await
             }
-            SignOut { user_id } => self.audit(AuditAction::SignOut, "session", Some(user_id), None, None),
-            ImportRun { summary } => self.audit(AuditAction::Import, "patient", None, None, Some(summary)),
+            SignOut { user_id } => {
+                self.audit(AuditAction::SignOut, "session", Some(user_id), None, None)
+            }
+            ImportRun { summary } => {
+                self.audit(AuditAction::Import, "patient", None, None, Some(summary))
+            }
         }
     }
 
@@ -426,7 +468,11 @@ impl<'a> WriteTx<'a> {
                     .await?;
             let prefix = clinic_domain::mrn::MrnPrefix::parse(&prefix)
                 .ok_or_else(|| StoreError::Internal("stored MRN prefix is malformed".into()))?;
-            self.mrn_counter = Some(MrnCounter { prefix, next, dirty: false });
+            self.mrn_counter = Some(MrnCounter {
+                prefix,
+                next,
+                dirty: false,
+            });
         }
         let counter = self.mrn_counter.as_mut().expect("set above");
         let mrn = clinic_domain::mrn::Mrn::new(&counter.prefix, counter.next as u64);

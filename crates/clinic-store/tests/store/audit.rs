@@ -11,28 +11,63 @@ async fn the_chain_is_intact_and_a_changed_entry_is_found() {
     let db = TestDb::new().await;
     for name in ["Anna", "Boris", "Chai"] {
         db.store
-            .commit(&actor(Role::Reception), Mutation::PatientCreate { id: Uuid::now_v7(), fields: fields("Test", name, "1970-01-01") })
+            .commit(
+                &actor(Role::Reception),
+                Mutation::PatientCreate {
+                    id: Uuid::now_v7(),
+                    fields: fields("Test", name, "1970-01-01"),
+                },
+            )
             .await
             .unwrap();
     }
     let ok = db.store.verify_audit().await.unwrap();
     assert!(ok.is_intact(), "{ok:?}");
-    assert_eq!(ok.entries, 4, "the workstation's creation and three registrations");
+    assert_eq!(
+        ok.entries, 4,
+        "the workstation's creation and three registrations"
+    );
 
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.store.path().display())).await.unwrap();
-    let blocked = sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3").execute(&pool).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.store.path().display()))
+        .await
+        .unwrap();
+    let blocked = sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3")
+        .execute(&pool)
+        .await;
     assert!(blocked.is_err(), "the table refuses updates");
     // An attacker with the file can drop the trigger; the chain still tells.
-    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&pool).await.unwrap();
-    sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3").execute(&pool).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
     let bad = db.store.verify_audit().await.unwrap();
     assert_eq!(bad.first_bad_seq, Some(3), "{bad:?}");
 
-    sqlx::query("DROP TRIGGER audit_log_no_delete").execute(&pool).await.unwrap();
-    sqlx::query("UPDATE audit_log SET user_name = 'test reception' WHERE seq = 3").execute(&pool).await.unwrap();
-    assert!(db.store.verify_audit().await.unwrap().is_intact(), "restored content verifies again");
-    sqlx::query("DELETE FROM audit_log WHERE seq = 2").execute(&pool).await.unwrap();
-    assert_eq!(db.store.verify_audit().await.unwrap().first_bad_seq, Some(2), "a removed entry is found");
+    sqlx::query("DROP TRIGGER audit_log_no_delete")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET user_name = 'test reception' WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(
+        db.store.verify_audit().await.unwrap().is_intact(),
+        "restored content verifies again"
+    );
+    sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.verify_audit().await.unwrap().first_bad_seq,
+        Some(2),
+        "a removed entry is found"
+    );
 }
 
 #[tokio::test]
@@ -40,10 +75,19 @@ async fn views_are_audited_and_filterable() {
     let db = TestDb::new().await;
     let id = Uuid::now_v7();
     db.store
-        .commit(&actor(Role::Reception), Mutation::PatientCreate { id, fields: fields("Test", "View", "1970-01-01") })
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientCreate {
+                id,
+                fields: fields("Test", "View", "1970-01-01"),
+            },
+        )
         .await
         .unwrap();
-    db.store.commit(&actor(Role::Nurse), Mutation::PatientView { id }).await.unwrap();
+    db.store
+        .commit(&actor(Role::Nurse), Mutation::PatientView { id })
+        .await
+        .unwrap();
     let filter = clinic_domain::audit::AuditFilter {
         entity_id: Some(id),
         action: Some(clinic_domain::audit::AuditAction::View),

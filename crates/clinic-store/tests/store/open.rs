@@ -9,9 +9,16 @@ async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
     let path = dir.path().join("clinic.db");
     let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &bytes).unwrap();
-    let err = Store::open(&path, OpenOptions::default()).await.err().unwrap();
+    let err = Store::open(&path, OpenOptions::default())
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.code(), ErrorCode::DatabaseCorrupt, "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), bytes, "the user's file is untouched");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the user's file is untouched"
+    );
 }
 
 #[tokio::test]
@@ -21,10 +28,16 @@ async fn a_damaged_database_is_refused() {
     let store = Store::open(&path, OpenOptions::default()).await.unwrap();
     store.close().await;
     // Fold the WAL into the main file, so the damage below hits real content.
-    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", path.display()))
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("PRAGMA journal_mode = DELETE")
+        .execute(&mut raw)
         .await
         .unwrap();
-    sqlx::query("PRAGMA journal_mode = DELETE").execute(&mut raw).await.unwrap();
     sqlx::Connection::close(raw).await.unwrap();
     // Keep the header, wreck the schema page.
     let mut bytes = std::fs::read(&path).unwrap();
@@ -32,7 +45,10 @@ async fn a_damaged_database_is_refused() {
         *b = 0xAB;
     }
     std::fs::write(&path, &bytes).unwrap();
-    let err = Store::open(&path, OpenOptions::default()).await.err().unwrap();
+    let err = Store::open(&path, OpenOptions::default())
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.code(), ErrorCode::DatabaseCorrupt, "{err}");
 }
 
@@ -40,7 +56,10 @@ async fn a_damaged_database_is_refused() {
 async fn a_second_app_instance_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clinic.db");
-    let exclusive = OpenOptions { create: true, exclusive: true };
+    let exclusive = OpenOptions {
+        create: true,
+        exclusive: true,
+    };
     let _first = Store::open(&path, exclusive.clone()).await.unwrap();
     let err = Store::open(&path, exclusive).await.err().unwrap();
     assert!(matches!(err, StoreError::DatabaseLocked { .. }), "{err}");
@@ -52,14 +71,30 @@ async fn a_second_app_instance_gets_a_clear_error() {
 async fn a_database_locked_by_another_program_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clinic.db");
-    Store::open(&path, OpenOptions::default()).await.unwrap().close().await;
+    Store::open(&path, OpenOptions::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
     // Another program holds an exclusive lock (journal mode must allow it).
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", path.display()))
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("PRAGMA journal_mode = DELETE")
+        .execute(&mut other)
         .await
         .unwrap();
-    sqlx::query("PRAGMA journal_mode = DELETE").execute(&mut other).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut other).await.unwrap();
-    let err = Store::open(&path, OpenOptions::default()).await.err().unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let err = Store::open(&path, OpenOptions::default())
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.code(), ErrorCode::DatabaseLocked, "{err}");
 }
 
@@ -67,7 +102,16 @@ async fn a_database_locked_by_another_program_is_reported() {
 async fn a_missing_file_is_not_created_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.db");
-    let err = Store::open(&path, OpenOptions { create: false, exclusive: false }).await.err().unwrap();
+    let err = Store::open(
+        &path,
+        OpenOptions {
+            create: false,
+            exclusive: false,
+        },
+    )
+    .await
+    .err()
+    .unwrap();
     assert_eq!(err.code(), ErrorCode::NotFound);
     assert!(!path.exists());
 }

@@ -1,7 +1,7 @@
 //! Duplicates, merge and history.
 
-use clinic_domain::patient::{DuplicateReason, PatientStatus};
 use clinic_domain::Role;
+use clinic_domain::patient::{DuplicateReason, PatientStatus};
 use clinic_store::Mutation;
 use uuid::Uuid;
 
@@ -9,7 +9,13 @@ use crate::support::{TestDb, actor, fields};
 
 async fn register(db: &TestDb, f: clinic_domain::patient::PatientFields) -> Uuid {
     let id = Uuid::now_v7();
-    db.store.commit(&actor(Role::Reception), Mutation::PatientCreate { id, fields: f }).await.unwrap();
+    db.store
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientCreate { id, fields: f },
+        )
+        .await
+        .unwrap();
     id
 }
 
@@ -29,14 +35,27 @@ async fn duplicates_are_found_by_id_phone_and_folded_name() {
 
     let mut by_phone = fields("Smith", "John", "1990-01-01");
     by_phone.phones = vec!["8 912 345 67 89".into()];
-    assert_eq!(db.store.find_duplicates(&by_phone, None).await.unwrap()[0].reasons, [DuplicateReason::Phone]);
+    assert_eq!(
+        db.store.find_duplicates(&by_phone, None).await.unwrap()[0].reasons,
+        [DuplicateReason::Phone]
+    );
 
     let mut by_id = fields("Smith", "John", "1990-01-01");
     by_id.national_id = Some("4510123456".into());
-    assert_eq!(db.store.find_duplicates(&by_id, None).await.unwrap()[0].reasons, [DuplicateReason::NationalId]);
+    assert_eq!(
+        db.store.find_duplicates(&by_id, None).await.unwrap()[0].reasons,
+        [DuplicateReason::NationalId]
+    );
 
     let other = fields("Иванов", "Пётр", "1980-03-22");
-    assert!(db.store.find_duplicates(&other, None).await.unwrap().is_empty(), "another birth date is another person");
+    assert!(
+        db.store
+            .find_duplicates(&other, None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another birth date is another person"
+    );
 }
 
 #[tokio::test]
@@ -51,15 +70,33 @@ async fn merging_keeps_everything_and_is_audited() {
     b.national_id = Some("1103702345671".into());
     let (keep, merge) = (register(&db, a).await, register(&db, b).await);
 
-    db.store.commit(&actor(Role::Reception), Mutation::PatientMerge { keep, merge }).await.unwrap();
+    db.store
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientMerge { keep, merge },
+        )
+        .await
+        .unwrap();
     let k = db.store.patient(keep).await.unwrap();
-    assert_eq!(k.phones, ["081 234 5678", "02 555 1234"], "phones united, the same number once");
+    assert_eq!(
+        k.phones,
+        ["081 234 5678", "02 555 1234"],
+        "phones united, the same number once"
+    );
     assert_eq!(k.national_id.as_deref(), Some("1103702345671"));
-    assert_eq!(k.allergies.as_deref(), Some("Penicillin\nLatex"), "no allergy is lost");
+    assert_eq!(
+        k.allergies.as_deref(),
+        Some("Penicillin\nLatex"),
+        "no allergy is lost"
+    );
     let m = db.store.patient(merge).await.unwrap();
     assert_eq!(m.status, PatientStatus::Merged);
     assert_eq!(m.merged_into, Some(keep));
-    assert_eq!(m.allergies.as_deref(), Some("Latex"), "the merged record itself is kept intact");
+    assert_eq!(
+        m.allergies.as_deref(),
+        Some("Latex"),
+        "the merged record itself is kept intact"
+    );
 
     // The merged record's MRN leads to the kept one, and search shows it once.
     let found = db.store.search(&m.mrn, 10).await.unwrap();
@@ -70,12 +107,25 @@ async fn merging_keeps_everything_and_is_audited() {
     // A merged record is read-only.
     let err = db
         .store
-        .commit(&actor(Role::Reception), Mutation::PatientUpdate { id: merge, base_version: m.version, fields: fields("X", "Y", "1975-06-01") })
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientUpdate {
+                id: merge,
+                base_version: m.version,
+                fields: fields("X", "Y", "1975-06-01"),
+            },
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, clinic_store::StoreError::Validation(_)), "{err:?}");
+    assert!(
+        matches!(err, clinic_store::StoreError::Validation(_)),
+        "{err:?}"
+    );
     let history = db.store.patient_history(keep).await.unwrap();
-    assert_eq!(history.last().unwrap().action, clinic_domain::audit::AuditAction::Merge);
+    assert_eq!(
+        history.last().unwrap().action,
+        clinic_domain::audit::AuditAction::Merge
+    );
 }
 
 #[tokio::test]
@@ -85,7 +135,14 @@ async fn history_shows_who_changed_what() {
     let mut changed = fields("Смирнова", "Ольга", "1960-01-01");
     changed.notes = Some("prefers morning visits".into());
     db.store
-        .commit(&actor(Role::Doctor), Mutation::PatientUpdate { id, base_version: 1, fields: changed })
+        .commit(
+            &actor(Role::Doctor),
+            Mutation::PatientUpdate {
+                id,
+                base_version: 1,
+                fields: changed,
+            },
+        )
         .await
         .unwrap();
     let h = db.store.patient_history(id).await.unwrap();
@@ -93,11 +150,21 @@ async fn history_shows_who_changed_what() {
     assert_eq!(h[1].user_name, "test doctor");
     assert_eq!(h[1].changes.len(), 1);
     assert_eq!(h[1].changes[0].field, "notes");
-    assert_eq!(h[1].changes[0].after, serde_json::json!("prefers morning visits"));
+    assert_eq!(
+        h[1].changes[0].after,
+        serde_json::json!("prefers morning visits")
+    );
     // A stale edit is refused, not applied over the newer one.
     let err = db
         .store
-        .commit(&actor(Role::Reception), Mutation::PatientUpdate { id, base_version: 1, fields: fields("Смирнова", "Оля", "1960-01-01") })
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientUpdate {
+                id,
+                base_version: 1,
+                fields: fields("Смирнова", "Оля", "1960-01-01"),
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, clinic_store::StoreError::Conflict));

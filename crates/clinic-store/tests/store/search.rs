@@ -10,7 +10,13 @@ async fn seeded() -> TestDb {
     let db = TestDb::new().await;
     let mut batch = Vec::new();
     let people = [
-        ("Иванов", "Пётр", Some("Сергеевич"), "1980-03-21", "+7 912 345-67-89"),
+        (
+            "Иванов",
+            "Пётр",
+            Some("Сергеевич"),
+            "1980-03-21",
+            "+7 912 345-67-89",
+        ),
         ("Ёлкина", "Анна", None, "1991-07-02", "+7 900 111 22 33"),
         ("ใจดี", "สมชาย", None, "1975-06-01", "081 234 5678"),
         ("สุขสวัสดิ์", "มาลี", None, "1988-12-12", "089 765 4321"),
@@ -21,14 +27,23 @@ async fn seeded() -> TestDb {
         let mut f = fields(family, given, birth);
         f.middle_name = middle.map(str::to_owned);
         f.phones = vec![phone.to_owned()];
-        batch.push(Mutation::PatientCreate { id: Uuid::now_v7(), fields: f });
+        batch.push(Mutation::PatientCreate {
+            id: Uuid::now_v7(),
+            fields: f,
+        });
     }
     // Noise, so that ranking matters.
     for input in clinic_store::demo::patients(7).take(300) {
         let f = input.validate(clinic_store::patients::today()).unwrap();
-        batch.push(Mutation::PatientCreate { id: Uuid::now_v7(), fields: f });
+        batch.push(Mutation::PatientCreate {
+            id: Uuid::now_v7(),
+            fields: f,
+        });
     }
-    db.store.commit_batch(&actor(Role::Reception), batch).await.unwrap();
+    db.store
+        .commit_batch(&actor(Role::Reception), batch)
+        .await
+        .unwrap();
     db
 }
 
@@ -46,16 +61,44 @@ async fn names(db: &TestDb, q: &str) -> Vec<String> {
 async fn names_are_found_in_any_script_case_and_order() {
     let db = seeded().await;
     let somchai = names(&db, "สมช").await;
-    assert!(somchai.contains(&"ใจดี สมชาย".to_owned()), "Thai by the start of the given name: {somchai:?}");
+    assert!(
+        somchai.contains(&"ใจดี สมชาย".to_owned()),
+        "Thai by the start of the given name: {somchai:?}"
+    );
     assert!(somchai.iter().all(|n| n.contains("สมช")), "{somchai:?}");
-    assert!(names(&db, "ใจ").await.contains(&"ใจดี สมชาย".to_owned()), "Thai by the start of the family name");
-    assert_eq!(names(&db, "елкина").await.first().map(String::as_str), Some("Ёлкина Анна"), "ё = е");
-    assert_eq!(names(&db, "ИВАНОВ пётр").await.first().map(String::as_str), Some("Иванов Пётр"));
-    assert_eq!(names(&db, "пет ива").await.first().map(String::as_str), Some("Иванов Пётр"), "prefixes in any order");
-    assert_eq!(names(&db, "ivanov petr").await.first().map(String::as_str), Some("Иванов Пётр"), "Latin spelling of Cyrillic");
+    assert!(
+        names(&db, "ใจ").await.contains(&"ใจดี สมชาย".to_owned()),
+        "Thai by the start of the family name"
+    );
+    assert_eq!(
+        names(&db, "елкина").await.first().map(String::as_str),
+        Some("Ёлкина Анна"),
+        "ё = е"
+    );
+    assert_eq!(
+        names(&db, "ИВАНОВ пётр").await.first().map(String::as_str),
+        Some("Иванов Пётр")
+    );
+    assert_eq!(
+        names(&db, "пет ива").await.first().map(String::as_str),
+        Some("Иванов Пётр"),
+        "prefixes in any order"
+    );
+    assert_eq!(
+        names(&db, "ivanov petr").await.first().map(String::as_str),
+        Some("Иванов Пётр"),
+        "Latin spelling of Cyrillic"
+    );
     let ivanov = names(&db, "ivanov").await;
-    assert!(ivanov[..3].iter().all(|n| n.starts_with("Иванов ")), "the exact family name first: {ivanov:?}");
-    assert_eq!(names(&db, "muller jose").await.first().map(String::as_str), Some("Müller José"), "diacritics ignored");
+    assert!(
+        ivanov[..3].iter().all(|n| n.starts_with("Иванов ")),
+        "the exact family name first: {ivanov:?}"
+    );
+    assert_eq!(
+        names(&db, "muller jose").await.first().map(String::as_str),
+        Some("Müller José"),
+        "diacritics ignored"
+    );
     assert!(names(&db, "zzzzqqq").await.is_empty());
 }
 
@@ -73,27 +116,63 @@ async fn exact_matches_rank_before_prefixes() {
 async fn one_typo_is_forgiven_when_nothing_matches_exactly() {
     let db = seeded().await;
     let typo = names(&db, "Ивнаов").await;
-    assert!(typo.contains(&"Иванов Пётр".to_owned()), "swapped letters: {typo:?}");
-    assert!(typo[0].starts_with("Иванов"), "whole-name typos rank before patronymics: {typo:?}");
-    assert!(names(&db, "สมชาบ").await.contains(&"ใจดี สมชาย".to_owned()), "a wrong Thai letter");
+    assert!(
+        typo.contains(&"Иванов Пётр".to_owned()),
+        "swapped letters: {typo:?}"
+    );
+    assert!(
+        typo[0].starts_with("Иванов"),
+        "whole-name typos rank before patronymics: {typo:?}"
+    );
+    assert!(
+        names(&db, "สมชาบ").await.contains(&"ใจดี สมชาย".to_owned()),
+        "a wrong Thai letter"
+    );
 }
 
 #[tokio::test]
 async fn phones_dates_and_mrns_are_recognised() {
     let db = seeded().await;
-    assert_eq!(names(&db, "8 (912) 345 67 89").await, ["Иванов Пётр"], "phone in another format");
+    assert_eq!(
+        names(&db, "8 (912) 345 67 89").await,
+        ["Иванов Пётр"],
+        "phone in another format"
+    );
     assert_eq!(names(&db, "0812345678").await, ["ใจดี สมชาย"]);
-    assert!(names(&db, "21.03.1980").await.contains(&"Иванов Пётр".to_owned()));
-    assert!(names(&db, "1980-03-21").await.contains(&"Иванов Пётр".to_owned()));
+    assert!(
+        names(&db, "21.03.1980")
+            .await
+            .contains(&"Иванов Пётр".to_owned())
+    );
+    assert!(
+        names(&db, "1980-03-21")
+            .await
+            .contains(&"Иванов Пётр".to_owned())
+    );
     let p = db.store.search("Müller", 1).await.unwrap().remove(0);
-    assert_eq!(db.store.search(&p.mrn.to_lowercase(), 5).await.unwrap()[0].id, p.id, "MRN in any case");
-    assert_eq!(db.store.search(&p.mrn.replace('-', ""), 5).await.unwrap()[0].id, p.id, "MRN without hyphens");
+    assert_eq!(
+        db.store.search(&p.mrn.to_lowercase(), 5).await.unwrap()[0].id,
+        p.id,
+        "MRN in any case"
+    );
+    assert_eq!(
+        db.store.search(&p.mrn.replace('-', ""), 5).await.unwrap()[0].id,
+        p.id,
+        "MRN without hyphens"
+    );
 }
 
 #[tokio::test]
 async fn hostile_queries_are_plain_text() {
     let db = seeded().await;
-    for q in ["'; DROP TABLE patients; --", "%", "_", "\u{0000}", "a\"b", &"я".repeat(5000)] {
+    for q in [
+        "'; DROP TABLE patients; --",
+        "%",
+        "_",
+        "\u{0000}",
+        "a\"b",
+        &"я".repeat(5000),
+    ] {
         db.store.search(q, 20).await.unwrap();
     }
     assert!(db.store.patient_count().await.unwrap() > 300);

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{Duration, Utc};
-use clinic_domain::patient::{PatientFields, PatientInput, Sex};
 use clinic_domain::Role;
+use clinic_domain::patient::{PatientFields, PatientInput, Sex};
 use clinic_store::{Actor, OpenOptions, Store};
 use tempfile::TempDir;
 
@@ -24,20 +24,30 @@ impl TestDb {
         let store = Store::open(dir.path().join("clinic.db"), OpenOptions::default())
             .await
             .unwrap()
-            .with_clock(Arc::new(move || Utc::now() + Duration::seconds(off.load(Ordering::SeqCst))));
-        TestDb { dir, store, offset_secs }
+            .with_clock(Arc::new(move || {
+                Utc::now() + Duration::seconds(off.load(Ordering::SeqCst))
+            }));
+        TestDb {
+            dir,
+            store,
+            offset_secs,
+        }
     }
 
     /// Moves this store's clock forward.
     pub fn advance(&self, by: Duration) {
-        self.offset_secs.fetch_add(by.num_seconds(), Ordering::SeqCst);
+        self.offset_secs
+            .fetch_add(by.num_seconds(), Ordering::SeqCst);
     }
 
     /// A raw count of rows in a table.
     pub async fn count(&self, table: &str) -> i64 {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.dir.path().join("clinic.db").display()))
-            .await
-            .unwrap();
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            self.dir.path().join("clinic.db").display()
+        ))
+        .await
+        .unwrap();
         // Table names come from the tests themselves, never from input.
         let n = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&pool)
@@ -49,7 +59,11 @@ impl TestDb {
 }
 
 pub fn actor(role: Role) -> Actor {
-    Actor { user_id: None, name: format!("test {}", role.as_str()), role }
+    Actor {
+        user_id: None,
+        name: format!("test {}", role.as_str()),
+        role,
+    }
 }
 
 pub fn input(family: &str, given: &str, birth: &str) -> PatientInput {
@@ -63,5 +77,7 @@ pub fn input(family: &str, given: &str, birth: &str) -> PatientInput {
 }
 
 pub fn fields(family: &str, given: &str, birth: &str) -> PatientFields {
-    input(family, given, birth).validate(clinic_store::patients::today()).unwrap()
+    input(family, given, birth)
+        .validate(clinic_store::patients::today())
+        .unwrap()
 }

@@ -13,17 +13,37 @@ async fn a_registration_writes_row_audit_and_outbox_together() {
     let id = Uuid::now_v7();
     let done = db
         .store
-        .commit(&actor(Role::Reception), Mutation::PatientCreate { id, fields: fields("Иванов", "Пётр", "1980-03-21") })
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientCreate {
+                id,
+                fields: fields("Иванов", "Пётр", "1980-03-21"),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(db.count("patients").await, 1);
-    assert_eq!(db.count("audit_log").await, audit0 + 1, "one audit entry per change");
-    assert_eq!(db.count("outbox").await, outbox0 + 1, "one outbox entry per synced change");
-    assert!(done.mutation_id.is_some(), "a synced change carries a client mutation id");
+    assert_eq!(
+        db.count("audit_log").await,
+        audit0 + 1,
+        "one audit entry per change"
+    );
+    assert_eq!(
+        db.count("outbox").await,
+        outbox0 + 1,
+        "one outbox entry per synced change"
+    );
+    assert!(
+        done.mutation_id.is_some(),
+        "a synced change carries a client mutation id"
+    );
     let p = db.store.patient(id).await.unwrap();
     assert_eq!(p.version, 1);
     assert_eq!(p.workstation_id, db.store.workstation_id());
-    assert!(clinic_domain::mrn::Mrn::parse(&p.mrn).is_some(), "the MRN carries a valid check character");
+    assert!(
+        clinic_domain::mrn::Mrn::parse(&p.mrn).is_some(),
+        "the MRN carries a valid check character"
+    );
 }
 
 #[tokio::test]
@@ -36,34 +56,67 @@ async fn a_failing_mutation_rolls_back_its_whole_batch() {
         .commit_batch(
             &actor(Role::Reception),
             vec![
-                Mutation::PatientCreate { id: a, fields: fields("Smith", "Anna", "1990-01-01") },
+                Mutation::PatientCreate {
+                    id: a,
+                    fields: fields("Smith", "Anna", "1990-01-01"),
+                },
                 // Wrong base version: a conflict, which must undo the create too.
-                Mutation::PatientUpdate { id: a, base_version: 7, fields: fields("Smith", "Ann", "1990-01-01") },
-                Mutation::PatientCreate { id: b, fields: fields("Brown", "Tom", "1970-01-01") },
+                Mutation::PatientUpdate {
+                    id: a,
+                    base_version: 7,
+                    fields: fields("Smith", "Ann", "1990-01-01"),
+                },
+                Mutation::PatientCreate {
+                    id: b,
+                    fields: fields("Brown", "Tom", "1970-01-01"),
+                },
             ],
         )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
     assert_eq!(db.count("patients").await, 0);
-    assert_eq!((db.count("audit_log").await, db.count("outbox").await), before);
+    assert_eq!(
+        (db.count("audit_log").await, db.count("outbox").await),
+        before
+    );
 }
 
 #[tokio::test]
 async fn mrns_are_sequential_per_workstation_and_unique() {
     let db = TestDb::new().await;
     let batch = (0..50)
-        .map(|i| Mutation::PatientCreate { id: Uuid::now_v7(), fields: fields("Walker", &format!("P{i}x"), "1980-01-01") })
+        .map(|i| Mutation::PatientCreate {
+            id: Uuid::now_v7(),
+            fields: fields("Walker", &format!("P{i}x"), "1980-01-01"),
+        })
         .collect();
-    db.store.commit_batch(&actor(Role::Reception), batch).await.unwrap();
     db.store
-        .commit(&actor(Role::Reception), Mutation::PatientCreate { id: Uuid::now_v7(), fields: fields("Walker", "Last", "1980-01-01") })
+        .commit_batch(&actor(Role::Reception), batch)
+        .await
+        .unwrap();
+    db.store
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientCreate {
+                id: Uuid::now_v7(),
+                fields: fields("Walker", "Last", "1980-01-01"),
+            },
+        )
         .await
         .unwrap();
     let info = db.store.workstation_info().await.unwrap();
-    let found = db.store.search(&format!("{}-00005", info.mrn_prefix), 100).await.unwrap();
+    let found = db
+        .store
+        .search(&format!("{}-00005", info.mrn_prefix), 100)
+        .await
+        .unwrap();
     let mrns: Vec<_> = found.iter().map(|p| p.mrn.clone()).collect();
-    assert_eq!(mrns.len(), 2, "sequences 50 and 51 start with 00005: {mrns:?}");
+    assert_eq!(
+        mrns.len(),
+        2,
+        "sequences 50 and 51 start with 00005: {mrns:?}"
+    );
     assert!(mrns[0].starts_with(&format!("{}-000050-", info.mrn_prefix)));
     assert!(mrns[1].starts_with(&format!("{}-000051-", info.mrn_prefix)));
 }
@@ -73,10 +126,21 @@ async fn patients_cannot_be_deleted_even_with_raw_sql() {
     let db = TestDb::new().await;
     let id = Uuid::now_v7();
     db.store
-        .commit(&actor(Role::Reception), Mutation::PatientCreate { id, fields: fields("A", "B", "1980-01-01") })
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientCreate {
+                id,
+                fields: fields("A", "B", "1980-01-01"),
+            },
+        )
         .await
         .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.store.path().display())).await.unwrap();
-    let err = sqlx::query("DELETE FROM patients").execute(&pool).await.unwrap_err();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.store.path().display()))
+        .await
+        .unwrap();
+    let err = sqlx::query("DELETE FROM patients")
+        .execute(&pool)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("never deleted"), "{err}");
 }
