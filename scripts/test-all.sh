@@ -66,7 +66,8 @@ if step app-build tauri_cli build --debug --no-bundle; then
   e2e_status=0
   e2e_start=$SECONDS
   bash tests/e2e/run.sh >"$e2e_log" 2>&1 || e2e_status=$?
-  counts="$(grep -E '^(ℹ|#) (pass|fail) [0-9]+' "$e2e_log" | sed -E 's/^(ℹ|#) //' | paste -sd, - | sed 's/,/, /')"
+  # node's reporters end with "ℹ pass N" / "ℹ fail N" (spec) or "# pass N" (tap).
+  counts="$({ grep -E '^(ℹ|#) (pass|fail) [0-9]+' "$e2e_log" || true; } | sed -E 's/^(ℹ|#) //' | paste -sd, - | sed 's/,/, /g')"
   if [ "$e2e_status" -eq 0 ]; then
     passed=$((passed + 1))
     printf '==> ok    %-14s %4ss  (%s)\n' e2e "$((SECONDS - e2e_start))" "${counts:-no counts}" >&2
