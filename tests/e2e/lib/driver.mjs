@@ -232,7 +232,10 @@ class App {
   }
 
   async textOf(el) {
-    return wd("GET", this.#s(`/element/${idOf(el)}/text`));
+    const text = await wd("GET", this.#s(`/element/${idOf(el)}/text`));
+    // WebKitWebDriver answers "" for some ARIA roles (e.g. role="option");
+    // the rendered text is what a person reads, so fall back to innerText.
+    return text || this.execute("return arguments[0].innerText;", el);
   }
 
   /** Attribute value (null when absent); "value" and "checked" read the live property. */
