@@ -50,6 +50,30 @@ deps_toolchain() {
   say "deps: $(cargo --version | cut -d' ' -f1-2), node $(node --version), npm $(npm --version)"
 }
 
+# npm_ci UI_DIR: `npm ci`, except for one known lock-file gap. The reachable npm
+# registry lacks the other platforms' builds of @tauri-apps/cli, so the lock
+# file cannot list them and `npm ci` reports "Missing: <pkg>@ from lock file"
+# (empty version) for those optional packages. Only then, install the locked
+# versions with `npm install --no-save` (the lock file stays untouched); any
+# other mismatch (a dependency added without updating the lock) still fails.
+npm_ci() {
+  local ui="$1" log status=0
+  log="$(mktemp)"
+  npm ci --prefix "$ui" --no-audit --no-fund </dev/null >"$log" 2>&1 || status=$?
+  if [ "$status" -ne 0 ] && grep -q 'can only install packages when your package.json and package-lock.json' "$log" &&
+     ! grep -E '^npm error (Missing|Invalid): ' "$log" | grep -vqE '^npm error Missing: [^ ]+@ from lock file$'; then
+    say "deps: lock lacks other platforms' optional packages; npm install --no-save --prefix ui"
+    status=0
+    npm install --no-save --prefix "$ui" --no-audit --no-fund </dev/null >"$log" 2>&1 || status=$?
+  fi
+  if [ "$status" -ne 0 ]; then
+    cat "$log" >&2
+    echo "!!! failed (exit $status): npm install in $ui" >&2
+  fi
+  rm -f "$log"
+  return "$status"
+}
+
 deps_npm() {
   local ui="$CLINIC_ROOT/ui"
   if [ ! -f "$ui/package.json" ]; then
@@ -66,7 +90,7 @@ deps_npm() {
      [ "$ui/package-lock.json" -nt "$ui/node_modules/.package-lock.json" ] ||
      [ "$ui/package.json" -nt "$ui/node_modules/.package-lock.json" ]; then
     say "deps: npm ci --prefix ui"
-    quietly npm ci --prefix "$ui" --no-audit --no-fund </dev/null
+    npm_ci "$ui"
   else
     say "deps: ui/node_modules up to date"
   fi
