@@ -37,7 +37,11 @@ use clinic_store::{Actor, OpenOptions, Store, StoreError};
 const MAX_PRINTED_ERRORS: usize = 50;
 
 #[derive(Debug, Parser)]
-#[command(name = "clinic", version, about = "Clinic workstation command-line tool")]
+#[command(
+    name = "clinic",
+    version,
+    about = "Clinic workstation command-line tool"
+)]
 struct Cli {
     /// The workstation database file.
     #[arg(long, value_name = "PATH", global = true)]
@@ -125,11 +129,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let db = cli.db.ok_or_else(|| anyhow!("--db PATH is required: the workstation database file"))?;
+    let db = cli
+        .db
+        .ok_or_else(|| anyhow!("--db PATH is required: the workstation database file"))?;
     match cli.command {
         Command::ImportPatients { file, dry_run } => import_patients(&db, &file, dry_run).await,
         Command::Search { query, json, limit } => search(&db, &query, json, limit).await,
-        Command::Audit { command: AuditCommand::Verify } => audit_verify(&db).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(&db).await,
         Command::Backup { file } => backup(&db, &file).await,
         Command::Restore { file } => restore(&db, &file).await,
     }
@@ -140,7 +148,11 @@ fn store_err(e: StoreError) -> anyhow::Error {
     match e {
         StoreError::Validation(fields) => anyhow!(
             "{}",
-            fields.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ")
+            fields
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         other => anyhow!(other),
     }
@@ -149,9 +161,20 @@ fn store_err(e: StoreError) -> anyhow::Error {
 /// Opens an existing database; a missing file is an error, never a new database.
 async fn open_existing(db: &Path) -> anyhow::Result<Store> {
     if !db.exists() {
-        bail!("no database at {}: check --db (only import-patients creates one)", db.display());
+        bail!(
+            "no database at {}: check --db (only import-patients creates one)",
+            db.display()
+        );
     }
-    Store::open(db, OpenOptions { create: false, exclusive: false }).await.map_err(store_err)
+    Store::open(
+        db,
+        OpenOptions {
+            create: false,
+            exclusive: false,
+        },
+    )
+    .await
+    .map_err(store_err)
 }
 
 /// The audit name of whoever runs the CLI.
@@ -160,7 +183,11 @@ fn cli_actor() -> Actor {
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
         .unwrap_or_else(|| "unknown".to_owned());
-    Actor { user_id: None, name: format!("cli: {user}"), role: Role::Admin }
+    Actor {
+        user_id: None,
+        name: format!("cli: {user}"),
+        role: Role::Admin,
+    }
 }
 
 /// Checks the CSV header before anything touches the database, so that a
@@ -168,12 +195,16 @@ fn cli_actor() -> Actor {
 fn check_header(file: &Path) -> anyhow::Result<()> {
     let f = File::open(file)
         .map_err(|e| InputFileError(format!("cannot read {}: {e}", file.display())))?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(BufReader::new(f));
-    let header = reader
-        .headers()
-        .map_err(|e| InputFileError(format!("cannot read the header of {}: {e}", file.display())))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(BufReader::new(f));
+    let header = reader.headers().map_err(|e| {
+        InputFileError(format!("cannot read the header of {}: {e}", file.display()))
+    })?;
     if header.iter().all(|h| h.trim().is_empty()) {
-        return Err(InputFileError(format!("{} is empty or has no header row", file.display())).into());
+        return Err(
+            InputFileError(format!("{} is empty or has no header row", file.display())).into(),
+        );
     }
     ColumnMap::from_header(header.iter())
         .map_err(|m| InputFileError(format!("wrong header in {}: {m}", file.display())))?;
@@ -188,7 +219,10 @@ struct Progress {
 
 impl Progress {
     fn report(&mut self, p: ImportProgress) {
-        let pct = (p.bytes_read.saturating_mul(100)).checked_div(p.bytes_total).unwrap_or(100).min(100);
+        let pct = (p.bytes_read.saturating_mul(100))
+            .checked_div(p.bytes_total)
+            .unwrap_or(100)
+            .min(100);
         let mut err = std::io::stderr().lock();
         if self.tty {
             let _ = write!(err, "\rprocessed {} rows ({pct}%)", p.done);
@@ -217,15 +251,28 @@ async fn import_patients(db: &Path, file: &Path, dry_run: bool) -> anyhow::Resul
     let scratch = (dry_run && !db.exists())
         .then(|| std::env::temp_dir().join(format!("clinic-dry-run-{}.db", std::process::id())));
     let path = scratch.as_deref().unwrap_or(db);
-    let store = Store::open(path, OpenOptions { create: true, exclusive: false })
-        .await
-        .map_err(store_err)?;
+    let store = Store::open(
+        path,
+        OpenOptions {
+            create: true,
+            exclusive: false,
+        },
+    )
+    .await
+    .map_err(store_err)?;
 
-    let mut progress = Progress { tty: std::io::stderr().is_terminal(), last_decile: 0 };
+    let mut progress = Progress {
+        tty: std::io::stderr().is_terminal(),
+        last_decile: 0,
+    };
     let result = store
-        .import_patients(&cli_actor(), BufReader::with_capacity(1 << 16, input), bytes_total, dry_run, |p| {
-            progress.report(p)
-        })
+        .import_patients(
+            &cli_actor(),
+            BufReader::with_capacity(1 << 16, input),
+            bytes_total,
+            dry_run,
+            |p| progress.report(p),
+        )
         .await;
     progress.finish();
     store.close().await;
@@ -240,7 +287,11 @@ async fn import_patients(db: &Path, file: &Path, dry_run: bool) -> anyhow::Resul
         Ok(report) => report,
         // The header was checked above; a bad file found here is still the file's fault.
         Err(StoreError::Validation(fields)) if fields.iter().any(|f| f.field == "file") => {
-            let msg = fields.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ");
+            let msg = fields
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
             return Err(InputFileError(format!("{}: {msg}", file.display())).into());
         }
         Err(e) => return Err(store_err(e).context(format!("import of {} failed", file.display()))),
@@ -260,14 +311,20 @@ fn print_report(report: &ImportReport) {
         match &e.field {
             Some(field) => {
                 // The store words messages as "<field> <problem>"; say the field once.
-                let msg = e.message.strip_prefix(&format!("{field} ")).unwrap_or(&e.message);
+                let msg = e
+                    .message
+                    .strip_prefix(&format!("{field} "))
+                    .unwrap_or(&e.message);
                 out(format_args!("line {}: {field}: {msg}", e.line));
             }
             None => out(format_args!("line {}: {}", e.line, e.message)),
         }
     }
     if report.errors.len() > MAX_PRINTED_ERRORS {
-        out(format_args!("… and {} more", report.errors.len() - MAX_PRINTED_ERRORS));
+        out(format_args!(
+            "… and {} more",
+            report.errors.len() - MAX_PRINTED_ERRORS
+        ));
     }
 }
 
@@ -296,7 +353,15 @@ fn width(s: &str) -> usize {
 }
 
 fn print_table(rows: &[PatientSummary]) {
-    let header = ["MRN", "Family name", "Given name", "Middle name", "Birth date", "Sex", "Phone"];
+    let header = [
+        "MRN",
+        "Family name",
+        "Given name",
+        "Middle name",
+        "Birth date",
+        "Sex",
+        "Phone",
+    ];
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|p| {
@@ -305,7 +370,15 @@ fn print_table(rows: &[PatientSummary]) {
                 p.family_name.clone(),
                 p.given_name.clone(),
                 p.middle_name.clone().unwrap_or_default(),
-                format!("{}{}", p.birth_date, if p.birth_date_estimated { " (est.)" } else { "" }),
+                format!(
+                    "{}{}",
+                    p.birth_date,
+                    if p.birth_date_estimated {
+                        " (est.)"
+                    } else {
+                        ""
+                    }
+                ),
                 p.sex.as_str().to_owned(),
                 p.phone.clone().unwrap_or_default(),
             ]
@@ -331,7 +404,13 @@ fn print_table(rows: &[PatientSummary]) {
         s.trim_end().to_owned()
     };
     out(line(&header));
-    out(line(&widths.map(|w| "-".repeat(w)).iter().map(String::as_str).collect::<Vec<_>>()));
+    out(line(
+        &widths
+            .map(|w| "-".repeat(w))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
     for row in &cells {
         out(line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
     }
@@ -364,7 +443,10 @@ async fn backup(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
     store.close().await;
     done.with_context(|| format!("backup to {} failed", file.display()))?;
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    out(format_args!("backup written to {} ({size} bytes)", file.display()));
+    out(format_args!(
+        "backup written to {} ({size} bytes)",
+        file.display()
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -376,10 +458,20 @@ async fn restore(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         .await
         .map_err(store_err)
         .with_context(|| format!("restore of {} from {} failed", db.display(), file.display()))?;
-    out(format_args!("restored {} from {}", db.display(), file.display()));
+    out(format_args!(
+        "restored {} from {}",
+        db.display(),
+        file.display()
+    ));
     match kept {
-        Some(kept) => out(format_args!("the previous database was kept as {}", kept.display())),
-        None => out(format_args!("there was no previous database at {}", db.display())),
+        Some(kept) => out(format_args!(
+            "the previous database was kept as {}",
+            kept.display()
+        )),
+        None => out(format_args!(
+            "there was no previous database at {}",
+            db.display()
+        )),
     }
     Ok(ExitCode::SUCCESS)
 }

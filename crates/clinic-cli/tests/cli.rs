@@ -50,11 +50,15 @@ fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
 fn search_json(db: &Path, query: &str) -> Vec<Value> {
     let r = clinic(db, &["search", query, "--json"]);
     assert_eq!(r.code, 0, "search {query:?} failed: {}", r.stderr);
-    serde_json::from_str::<Vec<Value>>(&r.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", r.stdout))
+    serde_json::from_str::<Vec<Value>>(&r.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", r.stdout))
 }
 
 fn family_names(found: &[Value]) -> Vec<String> {
-    found.iter().map(|p| p["family_name"].as_str().unwrap().to_owned()).collect()
+    found
+        .iter()
+        .map(|p| p["family_name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// A database with the sample patients imported.
@@ -69,7 +73,11 @@ fn imported() -> (tempfile::TempDir, PathBuf) {
 
 async fn raw(db: &Path) -> sqlx::SqlitePool {
     let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap()
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .unwrap()
 }
 
 #[test]
@@ -83,19 +91,36 @@ fn import_reports_counts_and_bad_lines() {
     assert!(lines.contains(&"rows: 8"), "{}", r.stdout);
     assert!(lines.contains(&"imported: 5"), "{}", r.stdout);
     assert!(lines.contains(&"rejected: 3"), "{}", r.stdout);
-    assert!(lines.contains(&"line 5: family_name: is required"), "{}", r.stdout);
-    assert!(lines.contains(&"line 7: birth_date: must not be in the future"), "{}", r.stdout);
+    assert!(
+        lines.contains(&"line 5: family_name: is required"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines.contains(&"line 7: birth_date: must not be in the future"),
+        "{}",
+        r.stdout
+    );
     assert!(
         lines.iter().any(|l| l.starts_with("line 8: phone: ")),
         "malformed phone on line 8: {}",
         r.stdout
     );
-    assert_eq!(lines.iter().filter(|l| l.starts_with("line ")).count(), 3, "{}", r.stdout);
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("line ")).count(),
+        3,
+        "{}",
+        r.stdout
+    );
     // Not a terminal: progress is one line per 10%, ending at 100%.
     assert!(r.stderr.contains("(100%)"), "{}", r.stderr);
 
     let found = search_json(&db, "Иванов");
-    assert_eq!(family_names(&found)[0], "Иванов", "the exact family name ranks first");
+    assert_eq!(
+        family_names(&found)[0],
+        "Иванов",
+        "the exact family name ranks first"
+    );
     assert!(found[0]["mrn"].as_str().is_some_and(|m| m.len() == 12));
 }
 
@@ -103,10 +128,18 @@ fn import_reports_counts_and_bad_lines() {
 fn a_wrong_header_or_missing_file_exits_2_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("clinic.db");
-    let bad = write(dir.path(), "bad.csv", "family_name,given_name,blood_group\nIvanov,Petr,A+\n");
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        "family_name,given_name,blood_group\nIvanov,Petr,A+\n",
+    );
     let r = clinic(&db, &["import-patients", bad.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("unknown column 'blood_group'"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown column 'blood_group'"),
+        "{}",
+        r.stderr
+    );
     assert!(!db.exists(), "a wrong file must not create a database");
 
     let missing = dir.path().join("nope.csv");
@@ -123,18 +156,34 @@ fn a_dry_run_writes_nothing() {
     let db = dir.path().join("clinic.db");
 
     // Without a database: the report, and still no file.
-    let r = clinic(&db, &["import-patients", csv.to_str().unwrap(), "--dry-run"]);
+    let r = clinic(
+        &db,
+        &["import-patients", csv.to_str().unwrap(), "--dry-run"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("dry run: nothing was written"));
     assert!(r.stdout.contains("imported: 5"), "{}", r.stdout);
     assert!(!db.exists(), "a dry run must not create the database");
 
     // With a database: nothing is added.
-    let other = write(dir.path(), "other.csv", &format!("{HEADER}\nOrlov,Pavel,,M,1960-01-01,,,\n"));
-    assert_eq!(clinic(&db, &["import-patients", other.to_str().unwrap()]).code, 0);
-    let r = clinic(&db, &["import-patients", csv.to_str().unwrap(), "--dry-run"]);
+    let other = write(
+        dir.path(),
+        "other.csv",
+        &format!("{HEADER}\nOrlov,Pavel,,M,1960-01-01,,,\n"),
+    );
+    assert_eq!(
+        clinic(&db, &["import-patients", other.to_str().unwrap()]).code,
+        0
+    );
+    let r = clinic(
+        &db,
+        &["import-patients", csv.to_str().unwrap(), "--dry-run"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(search_json(&db, "Иванов").is_empty(), "the dry run imported rows");
+    assert!(
+        search_json(&db, "Иванов").is_empty(),
+        "the dry run imported rows"
+    );
     assert!(search_json(&db, "smith").is_empty());
     assert_eq!(search_json(&db, "orlov").len(), 1);
 }
@@ -153,7 +202,10 @@ fn search_finds_across_scripts_and_formats() {
 
     // A Russian patient by the Latin spelling, any case. (Петрова Анна
     // Ивановна matches the prefix too, through her patronymic, but ranks below.)
-    assert_eq!(family_names(&search_json(&db, "ivanov")), ["Иванов", "Петрова"]);
+    assert_eq!(
+        family_names(&search_json(&db, "ivanov")),
+        ["Иванов", "Петрова"]
+    );
     // Both words are prefixes of Петрова Анна Ивановна's names too; the exact one wins.
     assert_eq!(family_names(&search_json(&db, "IVANOV petr"))[0], "Иванов");
 
@@ -167,13 +219,20 @@ fn search_finds_across_scripts_and_formats() {
     assert_eq!(family_names(&search_json(&db, "15.06.1985")), ["Петрова"]);
 
     // By MRN, from the JSON of another search.
-    let mrn = search_json(&db, "smith")[0]["mrn"].as_str().unwrap().to_owned();
+    let mrn = search_json(&db, "smith")[0]["mrn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(family_names(&search_json(&db, &mrn)), ["Smith"]);
 
     // The table form, and a query that finds nothing.
     let r = clinic(&db, &["search", "Петрова Анна"]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("Петрова") && r.stdout.contains("Ивановна"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Петрова") && r.stdout.contains("Ивановна"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("1 patient(s)"), "{}", r.stdout);
     let r = clinic(&db, &["search", "zzzzqqq"]);
     assert_eq!(r.code, 0);
@@ -185,10 +244,18 @@ fn search_finds_across_scripts_and_formats() {
 fn commands_refuse_a_missing_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("missing.db");
-    for args in [vec!["search", "x"], vec!["audit", "verify"], vec!["backup", "b.db"]] {
+    for args in [
+        vec!["search", "x"],
+        vec!["audit", "verify"],
+        vec!["backup", "b.db"],
+    ] {
         let r = clinic(&db, &args);
         assert_eq!(r.code, 1, "{args:?}");
-        assert!(r.stderr.contains("no database at"), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("no database at"),
+            "{args:?}: {}",
+            r.stderr
+        );
         assert!(!db.exists(), "{args:?} created a database");
     }
 }
@@ -202,7 +269,10 @@ async fn audit_verify_detects_tampering() {
     assert_eq!(r.stdout.trim(), "audit chain intact: 7 entries");
 
     let pool = raw(&db).await;
-    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&pool).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3")
         .execute(&pool)
         .await
@@ -211,7 +281,11 @@ async fn audit_verify_detects_tampering() {
 
     let r = clinic(&db, &["audit", "verify"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.starts_with("audit chain BROKEN at entry 3: "), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with("audit chain BROKEN at entry 3: "),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -220,10 +294,11 @@ fn imported_rows_are_audited_as_the_cli_user() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let names: Vec<String> = rt.block_on(async {
         let pool = raw(&db).await;
-        let names = sqlx::query_scalar("SELECT DISTINCT user_name FROM audit_log WHERE entity = 'patient'")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let names =
+            sqlx::query_scalar("SELECT DISTINCT user_name FROM audit_log WHERE entity = 'patient'")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
         pool.close().await;
         names
     });
@@ -244,8 +319,15 @@ async fn backup_and_restore_round_trip() {
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
 
     // Change the live database after the backup, then restore.
-    let more = write(dir.path(), "more.csv", &format!("{HEADER}\nOrlov,Pavel,,M,1960-01-01,,,\n"));
-    assert_eq!(clinic(&db, &["import-patients", more.to_str().unwrap()]).code, 0);
+    let more = write(
+        dir.path(),
+        "more.csv",
+        &format!("{HEADER}\nOrlov,Pavel,,M,1960-01-01,,,\n"),
+    );
+    assert_eq!(
+        clinic(&db, &["import-patients", more.to_str().unwrap()]).code,
+        0
+    );
     assert_eq!(search_json(&db, "orlov").len(), 1);
 
     let r = clinic(&db, &["restore", backup.to_str().unwrap()]);
@@ -260,20 +342,30 @@ async fn backup_and_restore_round_trip() {
 
     let count = |path: PathBuf| async move {
         let pool = raw(&path).await;
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM patients").fetch_one(&pool).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM patients")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         n
     };
     assert_eq!(count(db.clone()).await, 5);
     assert_eq!(count(backup.clone()).await, 5);
-    assert_eq!(count(kept).await, 6, "the replaced file keeps the later patient");
+    assert_eq!(
+        count(kept).await,
+        6,
+        "the replaced file keeps the later patient"
+    );
     assert!(search_json(&db, "orlov").is_empty());
     let r = clinic(&db, &["audit", "verify"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.starts_with("audit chain intact: "));
 
     // A missing backup is a clear error.
-    let r = clinic(&db, &["restore", dir.path().join("nope.db").to_str().unwrap()]);
+    let r = clinic(
+        &db,
+        &["restore", dir.path().join("nope.db").to_str().unwrap()],
+    );
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
 }
@@ -283,7 +375,9 @@ fn a_file_that_is_not_a_database_is_reported_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("clinic.db");
     // Deterministic noise that cannot start with the SQLite header.
-    let bytes: Vec<u8> = (0u32..8192).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bytes: Vec<u8> = (0u32..8192)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&db, &bytes).unwrap();
     let csv = write(dir.path(), "patients.csv", PATIENTS_CSV);
     for args in [
@@ -297,7 +391,11 @@ fn a_file_that_is_not_a_database_is_reported_and_left_alone() {
         assert!(r.stderr.contains("damaged"), "{args:?}: {}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }
-    assert_eq!(std::fs::read(&db).unwrap(), bytes, "the file's bytes changed");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        bytes,
+        "the file's bytes changed"
+    );
     assert!(!dir.path().join("clinic.db-wal").exists());
 
     // Restoring a damaged file as a backup is refused too.
