@@ -12,6 +12,9 @@ source "$ROOT/scripts/lib.sh"
 if [ -z "${CLINIC_E2E_IN_XVFB:-}" ]; then
   command -v xvfb-run >/dev/null || { echo "e2e: xvfb-run missing (run scripts/deps.sh)" >&2; exit 1; }
   # No compositing under Xvfb, or the webview stays blank (tauri#15936).
+  # No D-Bus session bus is started: the app and WebKit run fine without one
+  # (checked). Wrap this in `dbus-run-session --` once a suite needs the
+  # Secret Service (keyring).
   exec env CLINIC_E2E_IN_XVFB=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1 \
     xvfb-run -a -s "-screen 0 1400x900x24" bash "${BASH_SOURCE[0]}" "$@"
 fi
