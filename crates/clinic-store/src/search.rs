@@ -17,8 +17,9 @@ use crate::{Result, Store};
 
 /// Most results a search returns.
 pub const MAX_RESULTS: u32 = 100;
-/// Candidates fetched per search before ranking.
-const CANDIDATES: i64 = 300;
+/// Candidates fetched per requested result, before ranking: enough to rank
+/// well, few enough that loading and scoring them stays cheap.
+const CANDIDATES_PER_RESULT: usize = 3;
 /// Query terms considered; more words rarely narrow a search further.
 const MAX_TERMS: usize = 4;
 
@@ -44,6 +45,18 @@ impl Term {
         let mut ranges = vec![prefix_range(&format!("n:{folded}"))];
         if let Some(sk) = text::skeleton(folded) {
             ranges.push(prefix_range(&format!("s:{sk}")));
+        }
+        Term {
+            folded: folded.to_owned(),
+            ranges,
+        }
+    }
+
+    /// The same word matched only whole (exactly, or by whole skeleton).
+    fn exact(folded: &str) -> Term {
+        let mut ranges = vec![exact_range(&format!("n:{folded}"))];
+        if let Some(sk) = text::skeleton(folded) {
+            ranges.push(exact_range(&format!("s:{sk}")));
         }
         Term {
             folded: folded.to_owned(),
@@ -154,12 +167,22 @@ impl Store {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let terms: Vec<Term> = words.iter().map(|w| Term::prefix(w)).collect();
-        let mut ids = self.candidates(&terms).await?;
-        if ids.is_empty() {
-            let typo_terms = self.typo_terms(&terms).await?;
-            if let Some(typo_terms) = typo_terms {
-                ids = self.candidates(&typo_terms).await?;
+        let want = (limit * CANDIDATES_PER_RESULT) as i64;
+        // Whole-word matches rank first, and are the cheapest to find: look
+        // for them first and fall back to prefixes only when too few.
+        let exact: Vec<Term> = words.iter().map(|w| Term::exact(w)).collect();
+        let mut ids = self.candidates(&exact, want).await?;
+        if (ids.len() as i64) < want {
+            let terms: Vec<Term> = words.iter().map(|w| Term::prefix(w)).collect();
+            for id in self.candidates(&terms, want).await? {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            if ids.is_empty()
+                && let Some(typo_terms) = self.typo_terms(&terms).await?
+            {
+                ids = self.candidates(&typo_terms, want).await?;
             }
         }
         let rows = self.summaries(&ids).await?;
@@ -176,7 +199,7 @@ impl Store {
     }
 
     /// Patient ids matching every term, driven by the rarest one.
-    async fn candidates(&self, terms: &[Term]) -> Result<Vec<String>> {
+    async fn candidates(&self, terms: &[Term], want: i64) -> Result<Vec<String>> {
         let mut counted = Vec::with_capacity(terms.len());
         for t in terms {
             counted.push((self.capped_count(t).await?, t));
@@ -197,7 +220,7 @@ impl Store {
             qb.push(")");
         }
         qb.push(" LIMIT ");
-        qb.push_bind(CANDIDATES);
+        qb.push_bind(want);
         Ok(qb.build_query_scalar().fetch_all(self.pool()).await?)
     }
 
