@@ -345,7 +345,7 @@ const STAFF: [(&str, &str, Role, Language, Option<usize>); 7] = [
 /// patients created.
 pub async fn load(store: &Store, actor: &Actor, patient_count: usize) -> Result<u64> {
     actor.require(clinic_domain::Permission::ImportPatients)?;
-    if store.patient_count().await? > 0 {
+    if store.has_patients().await? {
         return Err(StoreError::field(
             "demo",
             "not_empty",

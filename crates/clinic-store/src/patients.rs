@@ -545,6 +545,15 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether the store holds any patient record at all (a cheap check,
+    /// unlike counting a million rows).
+    pub async fn has_patients(&self) -> Result<bool> {
+        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM patients LIMIT 1")
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(any.is_some())
+    }
+
     /// How many active patients the store holds.
     pub async fn patient_count(&self) -> Result<i64> {
         Ok(

@@ -407,15 +407,12 @@ impl Store {
             sqlx::query_as("SELECT id, name, mrn_prefix, idle_lock_minutes FROM workstation")
                 .fetch_one(self.pool())
                 .await?;
-        let any_patient: Option<i64> = sqlx::query_scalar("SELECT 1 FROM patients LIMIT 1")
-            .fetch_optional(self.pool())
-            .await?;
         Ok(WorkstationInfo {
             id: Uuid::parse_str(&id).map_err(|e| StoreError::Internal(e.to_string()))?,
             name,
             mrn_prefix: prefix,
             needs_setup: !self.has_users().await?,
-            is_empty: any_patient.is_none(),
+            is_empty: !self.has_patients().await?,
             idle_lock_minutes: idle as u32,
             connection: ConnectionState::Offline,
         })

@@ -225,12 +225,12 @@ impl Workstation {
     /// Unlocks with the signed-in user's password. Failures count toward
     /// the lockout like failed sign-ins.
     pub async fn unlock(&self, password: &str) -> Result<Session> {
-        let username = {
+        let user_id = {
             let guard = self.session_lock();
             let s = guard.as_ref().ok_or(StoreError::Unauthenticated)?;
             s.user_id
         };
-        let row = self.store.user_row(username).await?;
+        let row = self.store.user_row(user_id).await?;
         let name = row.username.clone();
         // Same checks and bookkeeping as a sign-in; it replaces the session.
         match self.sign_in(&name, password).await {
