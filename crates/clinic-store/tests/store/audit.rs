@@ -28,31 +28,29 @@ async fn the_chain_is_intact_and_a_changed_entry_is_found() {
         "the workstation's creation and three registrations"
     );
 
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.store.path().display()))
-        .await
-        .unwrap();
+    let mut conn = crate::support::raw_connection(db.store.path()).await;
     let blocked = sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3")
-        .execute(&pool)
+        .execute(&mut conn)
         .await;
     assert!(blocked.is_err(), "the table refuses updates");
     // An attacker with the file can drop the trigger; the chain still tells.
     sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(&pool)
+        .execute(&mut conn)
         .await
         .unwrap();
     sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3")
-        .execute(&pool)
+        .execute(&mut conn)
         .await
         .unwrap();
     let bad = db.store.verify_audit().await.unwrap();
     assert_eq!(bad.first_bad_seq, Some(3), "{bad:?}");
 
     sqlx::query("DROP TRIGGER audit_log_no_delete")
-        .execute(&pool)
+        .execute(&mut conn)
         .await
         .unwrap();
     sqlx::query("UPDATE audit_log SET user_name = 'test reception' WHERE seq = 3")
-        .execute(&pool)
+        .execute(&mut conn)
         .await
         .unwrap();
     assert!(
@@ -60,7 +58,7 @@ async fn the_chain_is_intact_and_a_changed_entry_is_found() {
         "restored content verifies again"
     );
     sqlx::query("DELETE FROM audit_log WHERE seq = 2")
-        .execute(&pool)
+        .execute(&mut conn)
         .await
         .unwrap();
     assert_eq!(

@@ -28,12 +28,7 @@ async fn a_damaged_database_is_refused() {
     let store = Store::open(&path, OpenOptions::default()).await.unwrap();
     store.close().await;
     // Fold the WAL into the main file, so the damage below hits real content.
-    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        path.display()
-    ))
-    .await
-    .unwrap();
+    let mut raw = crate::support::raw_connection(&path).await;
     sqlx::query("PRAGMA journal_mode = DELETE")
         .execute(&mut raw)
         .await
@@ -77,12 +72,7 @@ async fn a_database_locked_by_another_program_is_reported() {
         .close()
         .await;
     // Another program holds an exclusive lock (journal mode must allow it).
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        path.display()
-    ))
-    .await
-    .unwrap();
+    let mut other = crate::support::raw_connection(&path).await;
     sqlx::query("PRAGMA journal_mode = DELETE")
         .execute(&mut other)
         .await

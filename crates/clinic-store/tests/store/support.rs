@@ -11,7 +11,8 @@ use tempfile::TempDir;
 
 /// A store on a new file in its own temp dir (kept alive by the struct).
 pub struct TestDb {
-    pub dir: TempDir,
+    /// Deleted on drop; held so the file outlives the test's store.
+    _dir: TempDir,
     pub store: Store,
     pub offset_secs: Arc<AtomicI64>,
 }
@@ -28,7 +29,7 @@ impl TestDb {
                 Utc::now() + Duration::seconds(off.load(Ordering::SeqCst))
             }));
         TestDb {
-            dir,
+            _dir: dir,
             store,
             offset_secs,
         }
@@ -42,20 +43,23 @@ impl TestDb {
 
     /// A raw count of rows in a table.
     pub async fn count(&self, table: &str) -> i64 {
-        let pool = sqlx::SqlitePool::connect(&format!(
-            "sqlite://{}",
-            self.dir.path().join("clinic.db").display()
-        ))
-        .await
-        .unwrap();
+        let mut conn = raw_connection(self.store.path()).await;
         // Table names come from the tests themselves, never from input.
         let n = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-            .fetch_one(&pool)
+            .fetch_one(&mut conn)
             .await
             .unwrap();
-        pool.close().await;
+        sqlx::Connection::close(conn).await.unwrap();
         n
     }
+}
+
+/// A connection to the file that bypasses the store, as another program
+/// (or someone tampering with the file) would open it.
+pub async fn raw_connection(path: &std::path::Path) -> sqlx::SqliteConnection {
+    <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
 }
 
 pub fn actor(role: Role) -> Actor {

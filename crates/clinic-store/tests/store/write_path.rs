@@ -135,11 +135,9 @@ async fn patients_cannot_be_deleted_even_with_raw_sql() {
         )
         .await
         .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.store.path().display()))
-        .await
-        .unwrap();
+    let mut conn = crate::support::raw_connection(db.store.path()).await;
     let err = sqlx::query("DELETE FROM patients")
-        .execute(&pool)
+        .execute(&mut conn)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("never deleted"), "{err}");
