@@ -16,11 +16,11 @@
 //! parsing and validation only, nothing written), so the difference is the
 //! cost of the write path.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
 
-use clinic_domain::import::COLUMNS;
+use clinic_domain::import::{COLUMNS, ImportReport};
 use clinic_store::{Actor, OpenOptions, Store};
 
 const USAGE: &str = "usage: import_bench [--rows N] [--seed S] [--dir PATH]
@@ -125,51 +125,15 @@ async fn run(o: Options) -> Result<(), String> {
         csv_path.display(),
         t.elapsed().as_secs_f64()
     );
-    let actor = Actor::system("import_bench");
 
-    // Parsing and validation alone.
-    let dry = Store::open(
-        &dry_db_path,
-        OpenOptions {
-            create: true,
-            exclusive: false,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let file = std::io::BufReader::new(std::fs::File::open(&csv_path).map_err(|e| e.to_string())?);
-    let t = Instant::now();
-    let report = dry
-        .import_patients(&actor, file, size, true, |_| {})
-        .await
-        .map_err(|e| e.to_string())?;
-    let dry_secs = t.elapsed().as_secs_f64();
-    dry.close().await;
+    // Parsing and validation alone, then the real import into a fresh database.
+    let ((dry, _), dry_secs) = timed_import(&dry_db_path, &csv_path, size, true).await?;
     eprintln!(
         "dry run (CSV + validation only): {} rows in {dry_secs:.2} s = {:.0} rows/s",
-        report.rows,
-        report.rows as f64 / dry_secs
+        dry.rows,
+        dry.rows as f64 / dry_secs
     );
-
-    // The real import into a fresh database.
-    let store = Store::open(
-        &db_path,
-        OpenOptions {
-            create: true,
-            exclusive: false,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let file = std::io::BufReader::new(std::fs::File::open(&csv_path).map_err(|e| e.to_string())?);
-    let t = Instant::now();
-    let report = store
-        .import_patients(&actor, file, size, false, |_| {})
-        .await
-        .map_err(|e| e.to_string())?;
-    let secs = t.elapsed().as_secs_f64();
-    let count = store.patient_count().await.map_err(|e| e.to_string())?;
-    store.close().await;
+    let ((report, count), secs) = timed_import(&db_path, &csv_path, size, false).await?;
     if report.imported as usize != o.rows || count as usize != o.rows || !report.errors.is_empty() {
         return Err(format!(
             "expected {} rows imported, got {} (stored {count}); first error: {:?}",
@@ -193,4 +157,35 @@ async fn run(o: Options) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// Imports the CSV at `csv` into a new database at `db` and times
+/// `Store::import_patients` alone. Returns the report, the number of active
+/// patients stored afterwards, and the seconds taken.
+async fn timed_import(
+    db: &Path,
+    csv: &Path,
+    size: u64,
+    dry_run: bool,
+) -> Result<((ImportReport, i64), f64), String> {
+    let store = Store::open(
+        db,
+        OpenOptions {
+            create: true,
+            exclusive: false,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let file = std::io::BufReader::new(std::fs::File::open(csv).map_err(|e| e.to_string())?);
+    let actor = Actor::system("import_bench");
+    let t = Instant::now();
+    let report = store
+        .import_patients(&actor, file, size, dry_run, |_| {})
+        .await
+        .map_err(|e| e.to_string())?;
+    let secs = t.elapsed().as_secs_f64();
+    let count = store.patient_count().await.map_err(|e| e.to_string())?;
+    store.close().await;
+    Ok(((report, count), secs))
 }
