@@ -6,12 +6,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Build (Tauri/WebKitGTK), end-to-end (WebKitWebDriver, Xvfb, screenshots),
-# PDF checks and fonts. Add new system packages here.
+# PDF checks and fonts, PostgreSQL for the server and sync tests. Add new
+# system packages here.
 APT_PACKAGES=(
   build-essential pkg-config file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus-x11
   imagemagick fonts-noto-core poppler-utils
+  postgresql postgresql-contrib python3
 )
 
 as_root() {

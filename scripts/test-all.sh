@@ -47,8 +47,14 @@ if ! step deps bash scripts/deps.sh; then
 fi
 
 # --- Services for the tests --------------------------------------------------
-# (A later issue starts a throwaway PostgreSQL server here, exports its URL
-# for the tests, and stops it in an EXIT trap.)
+# A throwaway PostgreSQL on loopback for the server and sync tests; they make
+# one database each from CLINIC_TEST_PG_URL.
+# shellcheck source=scripts/pg.sh
+source scripts/pg.sh
+trap pg_stop EXIT
+if ! step postgres pg_start "$(mktemp -d /tmp/clinic-pg.XXXXXX)"; then
+  finish || exit 1
+fi
 
 step fmt cargo fmt --all -- --check || true
 step clippy cargo clippy --workspace --all-targets -- -D warnings || true

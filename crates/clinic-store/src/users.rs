@@ -1,8 +1,6 @@
 //! Users: password hashing, the write-path steps for user changes and
 //! sign-in bookkeeping, and workstation settings.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::Duration;
 use clinic_domain::Role;
 use clinic_domain::audit::AuditAction;
@@ -60,25 +58,13 @@ impl UserRow {
     }
 }
 
-/// Hashes a password with Argon2id and a random salt (PHC string).
+/// Hashes a password with Argon2id and a fresh random salt (PHC string).
 pub fn hash_password(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| StoreError::Internal(format!("password hashing failed: {e}")))
+    clinic_domain::password::hash_password(password, rand::random())
+        .ok_or_else(|| StoreError::Internal("password hashing failed".into()))
 }
 
-/// Checks a password against a stored PHC string.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
+pub use clinic_domain::password::verify_password;
 
 async fn load(w: &mut WriteTx<'_>, id: Uuid) -> Result<UserRow> {
     w.flush().await?;

@@ -1,0 +1,491 @@
+//! The sync protocol between a workstation and the central server: the wire
+//! types of push, pull and sign-in, and the per-field three-way merge that
+//! settles concurrent demographic edits. Both sides use these definitions, so
+//! the protocol is written once.
+//!
+//! - **Push** sends outbox entries in order; each has a client mutation id and
+//!   gets exactly one [`MutationOutcome`], stored by the server, so a replayed
+//!   push returns the stored outcome and changes nothing.
+//! - **Pull** reads a clinic's change feed after a cursor; every [`Change`]
+//!   carries the full record, so applying a change twice is harmless.
+//! - **Demographics** merge per field against the base the edit was made on
+//!   ([`three_way_merge`]); a field both sides changed keeps the server value
+//!   and the losing value becomes a [`FieldConflict`], never dropped.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::error::FieldError;
+use crate::patient::{PatientFields, PatientInput};
+use crate::role::Role;
+use crate::user::Language;
+
+/// How many mutations a workstation sends in one push at most.
+pub const MAX_PUSH_BATCH: usize = 500;
+/// How many changes one pull page holds at most.
+pub const MAX_PULL_PAGE: i64 = 5_000;
+
+/// The demographic fields of a patient record, as named on the wire and in
+/// the workstation's snapshots. These are the fields the merge looks at.
+pub const PATIENT_FIELDS: [&str; 13] = [
+    "family_name",
+    "given_name",
+    "middle_name",
+    "sex",
+    "birth_date",
+    "birth_date_estimated",
+    "phones",
+    "national_id",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "allergies",
+    "notes",
+];
+
+/// Kinds of records the protocol carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    /// A patient's demographic record.
+    Patient,
+    /// A losing field value waiting for reception's review.
+    PatientConflict,
+    /// A clinic department.
+    Department,
+    /// A user account (never with its password hash).
+    User,
+}
+
+impl Entity {
+    /// The entity as stored in outbox and change-log rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Patient => "patient",
+            Entity::PatientConflict => "patient_conflict",
+            Entity::Department => "department",
+            Entity::User => "user",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Entity> {
+        [
+            Entity::Patient,
+            Entity::PatientConflict,
+            Entity::Department,
+            Entity::User,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+    }
+}
+
+/// A patient record as it travels: the demographic fields plus the MRN and
+/// the merge status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientData {
+    /// The demographic fields.
+    #[serde(flatten)]
+    pub fields: PatientFields,
+    /// The patient number, unique in the clinic.
+    pub mrn: String,
+    /// `active` or `merged`.
+    pub status: String,
+    /// The record this one was merged into.
+    #[serde(default)]
+    pub merged_into: Option<Uuid>,
+}
+
+impl PatientData {
+    /// Checks the fields as the registration form does, so that a record
+    /// pushed by a patched or buggy workstation gets the same rules.
+    pub fn validate(&self, today: NaiveDate) -> Result<(), Vec<FieldError>> {
+        let f = &self.fields;
+        let input = PatientInput {
+            family_name: f.family_name.clone(),
+            given_name: f.given_name.clone(),
+            middle_name: f.middle_name.clone(),
+            sex: Some(f.sex),
+            birth_date: Some(f.birth_date.format("%Y-%m-%d").to_string()),
+            estimated_age: None,
+            phones: f.phones.clone(),
+            national_id: f.national_id.clone(),
+            address: f.address.clone(),
+            emergency_contact_name: f.emergency_contact_name.clone(),
+            emergency_contact_phone: f.emergency_contact_phone.clone(),
+            allergies: f.allergies.clone(),
+            notes: f.notes.clone(),
+        };
+        let mut errors = match input.validate(today) {
+            Ok(_) => Vec::new(),
+            Err(e) => e,
+        };
+        if !matches!(self.status.as_str(), "active" | "merged") {
+            errors.push(FieldError::new(
+                "status",
+                "invalid",
+                "status must be active or merged",
+            ));
+        }
+        if crate::mrn::Mrn::parse(&self.mrn).is_none() {
+            errors.push(FieldError::new(
+                "mrn",
+                "invalid",
+                "not a valid patient number",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// One outbox entry on its way to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushMutation {
+    /// The client mutation id, made on the workstation; the idempotency key.
+    pub mutation_id: Uuid,
+    /// The outbox sequence number on the workstation (for ordering and logs).
+    pub client_seq: i64,
+    /// What kind of record it changes (`patient`, `department`, ...).
+    pub entity: String,
+    /// The record's id.
+    pub entity_id: Uuid,
+    /// `create`, `update`, `merge`, ...
+    pub op: String,
+    /// The version the change was made on, for updates.
+    #[serde(default)]
+    pub base_version: Option<i64>,
+    /// The change itself; its shape depends on `entity` and `op`.
+    pub payload: Value,
+    /// When the user made the change, by the workstation's clock (display only).
+    pub created_at: DateTime<Utc>,
+    /// Who made the change; must be the user the push is authenticated as.
+    pub user_id: Uuid,
+}
+
+/// `POST /v1/sync/push`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// The pushing workstation; it must be enrolled in the token's clinic.
+    pub workstation_id: Uuid,
+    /// Outbox entries in outbox order.
+    pub mutations: Vec<PushMutation>,
+}
+
+/// What became of one pushed mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum OutcomeStatus {
+    /// Applied as sent.
+    Applied,
+    /// Applied, but some fields kept the server's value; the losing values
+    /// are stored as conflicts for review.
+    Conflict,
+    /// Not applied, with a reason (validation, permission, unknown record).
+    Rejected,
+}
+
+impl OutcomeStatus {
+    /// The status as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Applied => "applied",
+            OutcomeStatus::Conflict => "conflict",
+            OutcomeStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<OutcomeStatus> {
+        match s {
+            "applied" => Some(OutcomeStatus::Applied),
+            "conflict" => Some(OutcomeStatus::Conflict),
+            "rejected" => Some(OutcomeStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// The server's recorded answer to one mutation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MutationOutcome {
+    /// The client mutation id.
+    pub mutation_id: Uuid,
+    /// Applied, conflict or rejected.
+    pub status: OutcomeStatus,
+    /// For rejections: a stable code (`forbidden`, `validation`, `not_found`, ...).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// For rejections: an English reason, without patient data.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The fields that kept the server's value.
+    #[serde(default)]
+    pub conflicts: Vec<String>,
+}
+
+/// `POST /v1/sync/push` answer: one outcome per mutation, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Outcomes of the pushed mutations, in the order they were sent.
+    pub outcomes: Vec<MutationOutcome>,
+}
+
+/// One entry of a clinic's change feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The server sequence number; strictly increasing per clinic, in commit order.
+    pub seq: i64,
+    /// The kind of record.
+    pub entity: String,
+    /// The record's id.
+    pub entity_id: Uuid,
+    /// The record's version after this change.
+    pub version: i64,
+    /// The whole record after the change.
+    pub data: Value,
+    /// The client mutation that caused it, if one did.
+    #[serde(default)]
+    pub mutation_id: Option<Uuid>,
+}
+
+/// `GET /v1/sync/pull?after=N&limit=M` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// Changes after the cursor, in sequence order.
+    pub changes: Vec<Change>,
+    /// The cursor to ask with next (the last change's `seq`, or the old cursor).
+    pub cursor: i64,
+    /// Whether more changes are waiting.
+    pub has_more: bool,
+}
+
+/// A conflict record: a value that lost a concurrent edit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct PatientConflict {
+    /// The conflict's id.
+    pub id: Uuid,
+    /// The patient.
+    pub patient_id: Uuid,
+    /// The field both sides changed.
+    pub field: String,
+    /// The value both edits started from.
+    pub base_value: Value,
+    /// The value kept (the server's).
+    pub server_value: Value,
+    /// The value that lost, kept here for review.
+    pub client_value: Value,
+    /// The mutation that brought the losing value.
+    pub mutation_id: Uuid,
+    /// Who made the losing edit.
+    pub user_id: Uuid,
+    /// When it was recorded on the server.
+    pub created_at: DateTime<Utc>,
+    /// When reception settled it, if it has been.
+    #[serde(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// A user account as the server shares it with workstations (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerUser {
+    /// The user's id, the same on every workstation.
+    pub id: Uuid,
+    /// The clinic the user works at.
+    pub clinic_id: Uuid,
+    /// Sign-in name, unique in the clinic.
+    pub username: String,
+    /// Name shown in the UI and the audit log.
+    pub display_name: String,
+    /// Role at the clinic.
+    pub role: Role,
+    /// UI language.
+    pub language: Language,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+}
+
+/// `POST /v1/auth/sign-in`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// The clinic's code, e.g. `central`.
+    pub clinic: String,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// `POST /v1/auth/refresh` and `POST /v1/auth/sign-out`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last sign-in or refresh.
+    pub refresh_token: String,
+}
+
+/// A fresh access token and the next refresh token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// Bearer token for API calls; short-lived.
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// One-use token for the next refresh; the old one stops working.
+    pub refresh_token: String,
+    /// Who signed in.
+    pub user: ServerUser,
+}
+
+/// `POST /v1/workstations`: enrol a workstation in the admin's clinic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The workstation's id (made on its first start).
+    pub workstation_id: Uuid,
+    /// Its name, e.g. "Reception 1".
+    pub name: String,
+    /// The MRN prefix it uses now.
+    pub mrn_prefix: String,
+}
+
+/// The server's answer to an enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The clinic the workstation now belongs to.
+    pub clinic_id: Uuid,
+    /// The MRN prefix to use from now on; unique in the clinic.
+    pub mrn_prefix: String,
+}
+
+/// The body of a demographic edit: the fields changed, their values before
+/// the edit (the base of the three-way merge) and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatientEdit {
+    /// Names of the changed fields.
+    pub changed: Vec<String>,
+    /// The changed fields' values before the edit.
+    pub base: BTreeMap<String, Value>,
+    /// The whole record after the edit, as the workstation saw it.
+    pub fields: Value,
+}
+
+/// The result of merging one edit into the server's record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MergeResult {
+    /// Field values to write to the server record.
+    pub apply: BTreeMap<String, Value>,
+    /// Fields both sides changed: (field, base, server value kept, client value lost).
+    pub conflicts: Vec<(String, Value, Value, Value)>,
+}
+
+/// Three-way merge of one edit into the server's current record, field by
+/// field: a field the server has not changed since the edit's base takes the
+/// client's value; a field both changed to different values keeps the
+/// server's value and is reported as a conflict. No field is decided by
+/// last-writer-wins.
+pub fn three_way_merge(server: &Value, edit: &PatientEdit) -> MergeResult {
+    let mut out = MergeResult::default();
+    for field in &edit.changed {
+        if !PATIENT_FIELDS.contains(&field.as_str()) {
+            continue;
+        }
+        let base = edit.base.get(field).cloned().unwrap_or(Value::Null);
+        let client = edit.fields.get(field).cloned().unwrap_or(Value::Null);
+        let current = server.get(field).cloned().unwrap_or(Value::Null);
+        if current == client {
+            continue; // both sides made the same change
+        }
+        if current == base {
+            out.apply.insert(field.clone(), client);
+        } else {
+            out.conflicts.push((field.clone(), base, current, client));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn edit(changed: &[&str], base: Value, fields: Value) -> PatientEdit {
+        PatientEdit {
+            changed: changed.iter().map(|s| s.to_string()).collect(),
+            base: serde_json::from_value(base).unwrap(),
+            fields,
+        }
+    }
+
+    #[test]
+    fn untouched_server_fields_take_the_clients_value() {
+        let server = json!({"family_name": "Ivanov", "address": "Old"});
+        let e = edit(
+            &["address"],
+            json!({"address": "Old"}),
+            json!({"family_name": "Ivanov", "address": "New"}),
+        );
+        let r = three_way_merge(&server, &e);
+        assert_eq!(r.apply.get("address"), Some(&json!("New")));
+        assert!(r.conflicts.is_empty());
+    }
+
+    #[test]
+    fn a_field_both_sides_changed_keeps_the_server_value_and_reports_the_loser() {
+        let server = json!({"family_name": "Petrov", "address": "Server st"});
+        let e = edit(
+            &["family_name", "address"],
+            json!({"family_name": "Ivanov", "address": "Server st"}),
+            json!({"family_name": "Sidorov", "address": "Client st"}),
+        );
+        let r = three_way_merge(&server, &e);
+        assert_eq!(r.apply.get("address"), Some(&json!("Client st")));
+        assert!(!r.apply.contains_key("family_name"));
+        assert_eq!(
+            r.conflicts,
+            vec![(
+                "family_name".to_owned(),
+                json!("Ivanov"),
+                json!("Petrov"),
+                json!("Sidorov")
+            )]
+        );
+    }
+
+    #[test]
+    fn the_same_change_on_both_sides_is_not_a_conflict() {
+        let server = json!({"sex": "female"});
+        let e = edit(&["sex"], json!({"sex": "unknown"}), json!({"sex": "female"}));
+        let r = three_way_merge(&server, &e);
+        assert!(r.apply.is_empty() && r.conflicts.is_empty());
+    }
+
+    #[test]
+    fn fields_outside_the_demographics_are_ignored() {
+        let server = json!({"version": 3});
+        let e = edit(&["version"], json!({"version": 1}), json!({"version": 9}));
+        assert_eq!(three_way_merge(&server, &e), MergeResult::default());
+    }
+
+    #[test]
+    fn requests_reject_unknown_fields() {
+        let r: Result<RefreshRequest, _> =
+            serde_json::from_value(json!({"refresh_token": "x", "admin": true}));
+        assert!(r.is_err());
+    }
+}
