@@ -5,13 +5,17 @@ CREATE EXTENSION IF NOT EXISTS btree_gist;
 -- Raised by the append-only tables' triggers.
 CREATE FUNCTION forbid_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+    RAISE EXCEPTION '% on % is not allowed: the table is append-only', TG_OP, TG_TABLE_NAME;
 END $$;
 
 CREATE TABLE clinics (
     id          uuid PRIMARY KEY,
     code        text NOT NULL UNIQUE CHECK (code ~ '^[a-z0-9-]{2,40}$'),
     name        text NOT NULL,
+    -- Patients registered through the REST API get MRNs with this prefix;
+    -- no workstation of the clinic may use it.
+    mrn_prefix  text NOT NULL,
+    mrn_next    bigint NOT NULL DEFAULT 1,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -93,6 +97,9 @@ CREATE TABLE patients (
     UNIQUE (clinic_id, mrn)
 );
 CREATE INDEX patients_clinic ON patients (clinic_id, updated_at);
+-- Patients are never deleted: they are merged or amended.
+CREATE TRIGGER patients_no_delete BEFORE DELETE ON patients
+    FOR EACH ROW EXECUTE FUNCTION forbid_change();
 
 -- Values that lost a concurrent edit, for reception to review.
 CREATE TABLE patient_conflicts (

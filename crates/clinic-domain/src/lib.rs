@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod clinical;
 pub mod error;
 pub mod import;
 pub mod mrn;

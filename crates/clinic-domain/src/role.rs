@@ -63,6 +63,8 @@ impl Role {
             }
             ReadClinical => matches!(self, Doctor | Nurse),
             WriteClinical => matches!(self, Doctor),
+            // Nurses take vitals at triage; doctors too during a consultation.
+            RecordVitals => matches!(self, Doctor | Nurse),
             ReadImaging => matches!(self, Doctor | ImagingOperator),
             ManageUsers | ReadAudit | ManageSettings => matches!(self, Admin),
         }
@@ -86,6 +88,8 @@ pub enum Permission {
     ReadClinical,
     /// Write diagnoses, prescriptions and results.
     WriteClinical,
+    /// Record a patient's vital signs.
+    RecordVitals,
     /// View images.
     ReadImaging,
     /// Create, disable and reset users.
@@ -98,13 +102,14 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ReadDemographics,
         Permission::WriteDemographics,
         Permission::MergePatients,
         Permission::ImportPatients,
         Permission::ReadClinical,
         Permission::WriteClinical,
+        Permission::RecordVitals,
         Permission::ReadImaging,
         Permission::ManageUsers,
         Permission::ReadAudit,

@@ -470,7 +470,11 @@ mod tests {
     #[test]
     fn the_same_change_on_both_sides_is_not_a_conflict() {
         let server = json!({"sex": "female"});
-        let e = edit(&["sex"], json!({"sex": "unknown"}), json!({"sex": "female"}));
+        let e = edit(
+            &["sex"],
+            json!({"sex": "unknown"}),
+            json!({"sex": "female"}),
+        );
         let r = three_way_merge(&server, &e);
         assert!(r.apply.is_empty() && r.conflicts.is_empty());
     }

@@ -58,8 +58,8 @@ export const info = (over: Partial<WorkstationInfo> = {}): WorkstationInfo => ({
 
 const PERMS: Record<Role, Permission[]> = {
   admin: ["read_demographics", "write_demographics", "merge_patients", "import_patients", "manage_users", "read_audit", "manage_settings"],
-  doctor: ["read_demographics", "write_demographics", "merge_patients", "import_patients", "read_clinical", "write_clinical", "read_imaging"],
-  nurse: ["read_demographics", "read_clinical"],
+  doctor: ["read_demographics", "write_demographics", "merge_patients", "import_patients", "read_clinical", "write_clinical", "record_vitals", "read_imaging"],
+  nurse: ["read_demographics", "read_clinical", "record_vitals"],
   reception: ["read_demographics", "write_demographics", "merge_patients", "import_patients"],
   imaging_operator: ["read_demographics", "read_imaging"],
 };

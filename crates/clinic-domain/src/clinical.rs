@@ -1,0 +1,236 @@
+//! Append-only clinical events: vital signs and lab results. An event is
+//! never changed; a correction is a new event that names the one it amends.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::error::FieldError;
+
+/// A set of vital signs taken at one time. Every measurement is optional,
+/// but at least one must be present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+#[ts(export)]
+pub struct Vitals {
+    /// Body temperature, °C.
+    #[serde(default)]
+    pub temperature_c: Option<f64>,
+    /// Pulse, beats per minute.
+    #[serde(default)]
+    pub pulse_bpm: Option<u16>,
+    /// Systolic blood pressure, mmHg.
+    #[serde(default)]
+    pub systolic_mmhg: Option<u16>,
+    /// Diastolic blood pressure, mmHg.
+    #[serde(default)]
+    pub diastolic_mmhg: Option<u16>,
+    /// Respiratory rate, breaths per minute.
+    #[serde(default)]
+    pub respiratory_rate: Option<u16>,
+    /// Oxygen saturation, %.
+    #[serde(default)]
+    pub spo2_pct: Option<u8>,
+    /// Weight, kg.
+    #[serde(default)]
+    pub weight_kg: Option<f64>,
+    /// Height, cm.
+    #[serde(default)]
+    pub height_cm: Option<f64>,
+}
+
+fn range<T: PartialOrd + Copy + std::fmt::Display>(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<T>,
+    lo: T,
+    hi: T,
+) {
+    if let Some(v) = value
+        && !(lo..=hi).contains(&v)
+    {
+        errors.push(FieldError::new(
+            field,
+            "out_of_range",
+            format!("must be between {lo} and {hi}"),
+        ));
+    }
+}
+
+impl Vitals {
+    /// Checks every measurement against physiologically possible ranges.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        range(&mut e, "temperature_c", self.temperature_c, 25.0, 45.0);
+        range(&mut e, "pulse_bpm", self.pulse_bpm, 20, 300);
+        range(&mut e, "systolic_mmhg", self.systolic_mmhg, 40, 300);
+        range(&mut e, "diastolic_mmhg", self.diastolic_mmhg, 20, 200);
+        range(&mut e, "respiratory_rate", self.respiratory_rate, 4, 80);
+        range(&mut e, "spo2_pct", self.spo2_pct, 50, 100);
+        range(&mut e, "weight_kg", self.weight_kg, 0.3, 400.0);
+        range(&mut e, "height_cm", self.height_cm, 20.0, 260.0);
+        if let (Some(s), Some(d)) = (self.systolic_mmhg, self.diastolic_mmhg)
+            && d >= s
+        {
+            e.push(FieldError::new(
+                "diastolic_mmhg",
+                "above_systolic",
+                "must be below the systolic pressure",
+            ));
+        }
+        let any = self.temperature_c.is_some()
+            || self.pulse_bpm.is_some()
+            || self.systolic_mmhg.is_some()
+            || self.diastolic_mmhg.is_some()
+            || self.respiratory_rate.is_some()
+            || self.spo2_pct.is_some()
+            || self.weight_kg.is_some()
+            || self.height_cm.is_some();
+        if !any {
+            e.push(FieldError::new(
+                "vitals",
+                "required",
+                "enter at least one measurement",
+            ));
+        }
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// One lab result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+#[ts(export)]
+pub struct LabResult {
+    /// The test, e.g. "Haemoglobin".
+    pub test: String,
+    /// The result as reported, e.g. "13.5" or "negative".
+    pub value: String,
+    /// Unit, e.g. "g/dL".
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Reference range as printed by the lab, e.g. "12–16".
+    #[serde(default)]
+    pub reference_range: Option<String>,
+    /// Whether the lab flagged it abnormal.
+    #[serde(default)]
+    pub abnormal: bool,
+}
+
+impl LabResult {
+    /// Checks lengths and control characters.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        let mut text = |field: &str, v: &str, required: bool, max: usize| {
+            let v = v.trim();
+            if required && v.is_empty() {
+                e.push(FieldError::new(field, "required", "is required"));
+            } else if v.chars().count() > max {
+                e.push(FieldError::new(
+                    field,
+                    "too_long",
+                    format!("at most {max} characters"),
+                ));
+            } else if v.chars().any(char::is_control) {
+                e.push(FieldError::new(
+                    field,
+                    "control_chars",
+                    "contains control characters",
+                ));
+            }
+        };
+        text("test", &self.test, true, 200);
+        text("value", &self.value, true, 200);
+        text("unit", self.unit.as_deref().unwrap_or(""), false, 40);
+        text(
+            "reference_range",
+            self.reference_range.as_deref().unwrap_or(""),
+            false,
+            100,
+        );
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// A recorded clinical event as stored and returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClinicalEvent {
+    /// Made by the recording client; recording the same id twice is one event.
+    pub id: Uuid,
+    /// The patient.
+    pub patient_id: Uuid,
+    /// `vitals` or `lab_result`.
+    pub kind: String,
+    /// The measurements ([`Vitals`]) or the result ([`LabResult`]).
+    pub data: serde_json::Value,
+    /// The event this one corrects.
+    #[serde(default)]
+    pub amends_id: Option<Uuid>,
+    /// When it was measured or reported.
+    pub recorded_at: DateTime<Utc>,
+    /// Who recorded it.
+    pub recorded_by: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vitals() -> Vitals {
+        Vitals {
+            temperature_c: Some(36.6),
+            pulse_bpm: Some(72),
+            systolic_mmhg: Some(120),
+            diastolic_mmhg: Some(80),
+            respiratory_rate: None,
+            spo2_pct: Some(98),
+            weight_kg: None,
+            height_cm: None,
+        }
+    }
+
+    #[test]
+    fn normal_vitals_pass_and_impossible_ones_are_named() {
+        assert!(vitals().validate().is_ok());
+        let bad = Vitals {
+            temperature_c: Some(366.0),
+            diastolic_mmhg: Some(130),
+            ..vitals()
+        };
+        let fields: Vec<String> = bad
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, vec!["temperature_c", "diastolic_mmhg"]);
+    }
+
+    #[test]
+    fn empty_vitals_are_refused() {
+        let none = Vitals {
+            temperature_c: None,
+            pulse_bpm: None,
+            systolic_mmhg: None,
+            diastolic_mmhg: None,
+            respiratory_rate: None,
+            spo2_pct: None,
+            weight_kg: None,
+            height_cm: None,
+        };
+        assert_eq!(none.validate().unwrap_err()[0].code, "required");
+    }
+
+    #[test]
+    fn lab_results_need_a_test_and_a_value() {
+        let r = LabResult {
+            test: " ".into(),
+            value: "13.5".into(),
+            unit: Some("g/dL".into()),
+            reference_range: None,
+            abnormal: false,
+        };
+        assert_eq!(r.validate().unwrap_err()[0].field, "test");
+    }
+}

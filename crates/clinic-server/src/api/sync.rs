@@ -1,0 +1,176 @@
+//! Push, pull, and the live channel that says when to pull.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use clinic_domain::Permission;
+use clinic_domain::sync::{EnrollRequest, EnrollResponse, PullResponse, PushRequest, PushResponse};
+use serde::Deserialize;
+use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+
+use super::extract::{ApiJson, ApiQuery};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// `POST /v1/workstations`: an admin enrols a workstation in their clinic.
+/// The MRN prefix the workstation proposes is kept if no other workstation
+/// of the clinic (nor the server itself) uses it; otherwise a free one is
+/// assigned. Enrolling again is idempotent.
+pub async fn enroll(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> ApiResult<Json<EnrollResponse>> {
+    caller.require(Permission::ManageSettings)?;
+    if clinic_domain::mrn::MrnPrefix::parse(&req.mrn_prefix).is_none() {
+        return Err(ApiError::BadRequest(
+            "mrn_prefix must be 3 base-32 characters".into(),
+        ));
+    }
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 100 printable characters".into(),
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    // Serialise enrolments of a clinic so two never pick the same prefix.
+    let (server_prefix,): (String,) =
+        sqlx::query_as("SELECT mrn_prefix FROM clinics WHERE id = $1 FOR UPDATE")
+            .bind(caller.clinic_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let existing: Option<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT clinic_id, mrn_prefix FROM workstations WHERE id = $1")
+            .bind(req.workstation_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some((clinic, prefix)) = existing {
+        if clinic != caller.clinic_id {
+            return Err(ApiError::Forbidden(
+                "this workstation belongs to another clinic".into(),
+            ));
+        }
+        return Ok(Json(EnrollResponse {
+            clinic_id: clinic,
+            mrn_prefix: prefix,
+        }));
+    }
+    let taken: Vec<(String,)> =
+        sqlx::query_as("SELECT mrn_prefix FROM workstations WHERE clinic_id = $1")
+            .bind(caller.clinic_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let is_free = |p: &str| p != server_prefix && !taken.iter().any(|(t,)| t == p);
+    let wanted = req.mrn_prefix.to_ascii_uppercase();
+    let prefix = if is_free(&wanted) {
+        wanted
+    } else {
+        (0..10_000)
+            .map(|_| {
+                clinic_domain::mrn::MrnPrefix::from_random(rand::random())
+                    .as_str()
+                    .to_owned()
+            })
+            .find(|p| is_free(p))
+            .ok_or(ApiError::Conflict(
+                "no free MRN prefix left in this clinic".into(),
+            ))?
+    };
+    sqlx::query(
+        "INSERT INTO workstations (id, clinic_id, name, mrn_prefix, enrolled_by) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(req.workstation_id)
+    .bind(caller.clinic_id)
+    .bind(name)
+    .bind(&prefix)
+    .bind(caller.user_id)
+    .execute(&mut *tx)
+    .await?;
+    crate::audit::record(
+        &mut *tx,
+        Some(caller.clinic_id),
+        Some(caller.user_id),
+        "workstation.enroll",
+        "workstation",
+        Some(req.workstation_id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(EnrollResponse {
+        clinic_id: caller.clinic_id,
+        mrn_prefix: prefix,
+    }))
+}
+
+/// `POST /v1/sync/push`.
+pub async fn push(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<PushRequest>,
+) -> ApiResult<Json<PushResponse>> {
+    Ok(Json(crate::apply::push(&state, &caller, req).await?))
+}
+
+/// Query of `GET /v1/sync/pull`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// The last sequence number the workstation has applied.
+    #[serde(default)]
+    after: i64,
+    /// Page size.
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    1000
+}
+
+/// `GET /v1/sync/pull?after=N&limit=M`.
+pub async fn pull(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PullQuery>,
+) -> ApiResult<Json<PullResponse>> {
+    caller.require(Permission::ReadDemographics)?;
+    if q.after < 0 {
+        return Err(ApiError::BadRequest("after must be 0 or more".into()));
+    }
+    Ok(Json(
+        crate::feed::pull(&state.pool, caller.clinic_id, q.after, q.limit).await?,
+    ))
+}
+
+/// `GET /v1/sync/events`: server-sent events; each `feed` event carries the
+/// clinic's newest sequence number. Workstations pull when it is above their
+/// cursor. Every server process listens to PostgreSQL NOTIFY, so a change
+/// pushed through one process reaches clients of all of them.
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let clinic = caller.clinic_id;
+    let rx = state.ticks.subscribe();
+    let (last,): (i64,) =
+        sqlx::query_as("SELECT last_seq FROM clinic_feed_counter WHERE clinic_id = $1")
+            .bind(clinic)
+            .fetch_one(&state.pool)
+            .await?;
+    let first = tokio_stream::once(Ok(Event::default().event("feed").data(last.to_string())));
+    let ticks = BroadcastStream::new(rx).filter_map(move |tick| match tick {
+        Ok((c, seq)) if c == clinic => {
+            Some(Ok(Event::default().event("feed").data(seq.to_string())))
+        }
+        Ok(_) => None,
+        // Missed ticks: tell the client to pull anyway.
+        Err(_) => Some(Ok(Event::default().event("feed").data("-1"))),
+    });
+    Ok(Sse::new(first.chain(ticks)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

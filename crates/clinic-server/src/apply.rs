@@ -1,0 +1,791 @@
+//! Applying pushed mutations: the server side of the outbox.
+//!
+//! A push is one PostgreSQL transaction; each mutation runs under its own
+//! savepoint, so a rejected mutation rolls back alone and the ones after it
+//! still apply. Every mutation id gets exactly one stored outcome; a replayed
+//! push returns the stored outcomes and changes nothing. A database failure
+//! aborts the whole push (nothing is recorded) and the client retries.
+//!
+//! The permission of each mutation is checked against the author's role as
+//! the server knows it now, not as the workstation claims.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clinic_domain::sync::{
+    MAX_PUSH_BATCH, MutationOutcome, OutcomeStatus, PATIENT_FIELDS, PatientData, PatientEdit,
+    PushMutation, PushRequest, PushResponse, three_way_merge,
+};
+use clinic_domain::{Permission, Role};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sqlx::{PgConnection, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::feed::FeedBatch;
+use crate::state::AppState;
+
+/// Who is pushing, as the server sees it.
+struct Ctx {
+    clinic_id: Uuid,
+    workstation_id: Uuid,
+    user_id: Uuid,
+    role: Role,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+}
+
+/// A mutation's fate before it is stored.
+struct Outcome {
+    status: OutcomeStatus,
+    code: Option<String>,
+    message: Option<String>,
+    conflicts: Vec<String>,
+}
+
+impl Outcome {
+    fn applied() -> Self {
+        Self {
+            status: OutcomeStatus::Applied,
+            code: None,
+            message: None,
+            conflicts: Vec::new(),
+        }
+    }
+
+    fn rejected(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: OutcomeStatus::Rejected,
+            code: Some(code.to_owned()),
+            message: Some(message.into()),
+            conflicts: Vec::new(),
+        }
+    }
+}
+
+/// `POST /v1/sync/push`.
+pub async fn push(state: &AppState, caller: &Caller, req: PushRequest) -> ApiResult<PushResponse> {
+    if req.mutations.len() > MAX_PUSH_BATCH {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_PUSH_BATCH} mutations per push"
+        )));
+    }
+    if let Some(m) = req.mutations.iter().find(|m| m.user_id != caller.user_id) {
+        return Err(ApiError::Forbidden(format!(
+            "mutation {} was made by another user; push it with that user's token",
+            m.mutation_id
+        )));
+    }
+    // The role as it is now: a user demoted since the token was issued
+    // cannot push what the old role allowed.
+    let (role, disabled): (String, bool) =
+        sqlx::query_as("SELECT role, disabled FROM users WHERE id = $1 AND clinic_id = $2")
+            .bind(caller.user_id)
+            .bind(caller.clinic_id)
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or(ApiError::Unauthenticated("unknown user"))?;
+    if disabled {
+        return Err(ApiError::AccountDisabled);
+    }
+    let role = Role::parse(&role).ok_or(ApiError::Internal)?;
+    let ws_clinic: Option<(Uuid,)> =
+        sqlx::query_as("SELECT clinic_id FROM workstations WHERE id = $1")
+            .bind(req.workstation_id)
+            .fetch_optional(&state.pool)
+            .await?;
+    if ws_clinic.map(|c| c.0) != Some(caller.clinic_id) {
+        return Err(ApiError::Forbidden(
+            "this workstation is not enrolled in the user's clinic".into(),
+        ));
+    }
+    let now = Utc::now();
+    let ctx = Ctx {
+        clinic_id: caller.clinic_id,
+        workstation_id: req.workstation_id,
+        user_id: caller.user_id,
+        role,
+        today: now.date_naive(),
+        now,
+    };
+
+    let mut tx = state.pool.begin().await?;
+    // One push per workstation at a time, so a retry racing its original
+    // waits and then finds the stored outcomes.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(ctx.workstation_id)
+        .execute(&mut *tx)
+        .await?;
+    let ids: Vec<Uuid> = req.mutations.iter().map(|m| m.mutation_id).collect();
+    let stored = stored_outcomes(&mut tx, &ids).await?;
+
+    let mut feed = FeedBatch::default();
+    let mut outcomes = Vec::with_capacity(req.mutations.len());
+    let mut fresh: Vec<(&PushMutation, &MutationOutcome)> = Vec::new();
+    let mut fresh_idx = Vec::new();
+    for m in &req.mutations {
+        if let Some(o) = stored.get(&m.mutation_id) {
+            outcomes.push(o.clone());
+            continue;
+        }
+        sqlx::query("SAVEPOINT m").execute(&mut *tx).await?;
+        let mark = feed.len();
+        let outcome = match apply_one(&mut tx, &ctx, m, &mut feed).await {
+            Ok(o) => o,
+            // Worth a retry: abort the push, record nothing.
+            Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
+            // Anything else would fail again on every retry and wedge the
+            // workstation's queue: reject this one mutation, visibly.
+            Err(_) => Outcome::rejected(
+                "server_error",
+                "the server could not apply this change; its administrator has the details",
+            ),
+        };
+        if outcome.status == OutcomeStatus::Rejected {
+            sqlx::query("ROLLBACK TO SAVEPOINT m")
+                .execute(&mut *tx)
+                .await?;
+            feed.truncate(mark);
+        } else {
+            sqlx::query("RELEASE SAVEPOINT m").execute(&mut *tx).await?;
+        }
+        outcomes.push(MutationOutcome {
+            mutation_id: m.mutation_id,
+            status: outcome.status,
+            code: outcome.code,
+            message: outcome.message,
+            conflicts: outcome.conflicts,
+        });
+        fresh_idx.push(outcomes.len() - 1);
+    }
+    for (m, i) in req
+        .mutations
+        .iter()
+        .filter(|m| !stored.contains_key(&m.mutation_id))
+        .zip(&fresh_idx)
+    {
+        fresh.push((m, &outcomes[*i]));
+    }
+    store_outcomes(&mut tx, &ctx, &fresh).await?;
+    feed.publish(&mut tx, ctx.clinic_id).await?;
+    tx.commit().await?;
+    Ok(PushResponse { outcomes })
+}
+
+async fn stored_outcomes(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, MutationOutcome>> {
+    let rows: Vec<(Uuid, String, Option<String>, Option<String>, Value)> = sqlx::query_as(
+        "SELECT mutation_id, status, code, message, conflicts FROM mutation_results WHERE mutation_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, status, code, message, conflicts)| {
+            let o = MutationOutcome {
+                mutation_id: id,
+                status: OutcomeStatus::parse(&status).unwrap_or(OutcomeStatus::Rejected),
+                code,
+                message,
+                conflicts: serde_json::from_value(conflicts).unwrap_or_default(),
+            };
+            (id, o)
+        })
+        .collect())
+}
+
+/// Stores the outcomes and one audit entry per mutation, in two statements.
+async fn store_outcomes(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    fresh: &[(&PushMutation, &MutationOutcome)],
+) -> ApiResult<()> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = fresh.iter().map(|(m, _)| m.mutation_id).collect();
+    let seqs: Vec<i64> = fresh.iter().map(|(m, _)| m.client_seq).collect();
+    let statuses: Vec<&str> = fresh.iter().map(|(_, o)| o.status.as_str()).collect();
+    let codes: Vec<Option<String>> = fresh.iter().map(|(_, o)| o.code.clone()).collect();
+    let messages: Vec<Option<String>> = fresh.iter().map(|(_, o)| o.message.clone()).collect();
+    let conflicts: Vec<Value> = fresh.iter().map(|(_, o)| json!(o.conflicts)).collect();
+    sqlx::query(
+        "INSERT INTO mutation_results (mutation_id, clinic_id, workstation_id, user_id, client_seq, status, code, message, conflicts) \
+         SELECT u.id, $1, $2, $3, u.seq, u.status, u.code, u.message, u.conflicts \
+         FROM UNNEST($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::jsonb[]) \
+         AS u(id, seq, status, code, message, conflicts)",
+    )
+    .bind(ctx.clinic_id)
+    .bind(ctx.workstation_id)
+    .bind(ctx.user_id)
+    .bind(&ids)
+    .bind(&seqs)
+    .bind(&statuses)
+    .bind(&codes)
+    .bind(&messages)
+    .bind(&conflicts)
+    .execute(&mut *conn)
+    .await?;
+    let actions: Vec<String> = fresh
+        .iter()
+        .map(|(m, _)| format!("{}.{}", m.entity, m.op))
+        .collect();
+    let entities: Vec<&str> = fresh.iter().map(|(m, _)| m.entity.as_str()).collect();
+    let entity_ids: Vec<Uuid> = fresh.iter().map(|(m, _)| m.entity_id).collect();
+    let details: Vec<Value> = fresh
+        .iter()
+        .map(|(m, o)| json!({ "status": o.status, "code": o.code, "client_at": m.created_at }))
+        .collect();
+    sqlx::query(
+        "INSERT INTO audit_log (at, clinic_id, user_id, workstation_id, action, entity, entity_id, mutation_id, detail) \
+         SELECT $1, $2, $3, $4, u.action, u.entity, u.entity_id, u.mutation_id, u.detail \
+         FROM UNNEST($5::text[], $6::text[], $7::uuid[], $8::uuid[], $9::jsonb[]) \
+         AS u(action, entity, entity_id, mutation_id, detail)",
+    )
+    .bind(ctx.now)
+    .bind(ctx.clinic_id)
+    .bind(ctx.user_id)
+    .bind(ctx.workstation_id)
+    .bind(&actions)
+    .bind(&entities)
+    .bind(&entity_ids)
+    .bind(&ids)
+    .bind(&details)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies one mutation inside the push transaction. `Ok(rejected)` for
+/// business-rule failures; `Err` only for failures worth a retry.
+async fn apply_one(
+    tx: &mut Transaction<'static, Postgres>,
+    ctx: &Ctx,
+    m: &PushMutation,
+    feed: &mut FeedBatch,
+) -> ApiResult<Outcome> {
+    let needed = match (m.entity.as_str(), m.op.as_str()) {
+        ("patient", "create" | "update") => Permission::WriteDemographics,
+        ("patient", "merge") => Permission::MergePatients,
+        ("patient", "import") => Permission::ImportPatients,
+        ("patient_conflict", "resolve") => Permission::WriteDemographics,
+        ("department", "create") => Permission::ManageUsers,
+        (entity, op) => {
+            return Ok(Outcome::rejected(
+                "unknown_mutation",
+                format!("this server does not know {entity}.{op}; update the server"),
+            ));
+        }
+    };
+    if !ctx.role.allows(needed) {
+        return Ok(Outcome::rejected(
+            "forbidden",
+            format!(
+                "the {} role may not do {}.{}",
+                ctx.role.as_str(),
+                m.entity,
+                m.op
+            ),
+        ));
+    }
+    match (m.entity.as_str(), m.op.as_str()) {
+        ("patient", "create") => match PatientData::deserialize(&m.payload) {
+            Ok(p) => create_patient(tx, ctx, m.entity_id, &p, Some(m.mutation_id), feed).await,
+            Err(e) => Ok(malformed(e)),
+        },
+        ("patient", "import") => import_patients(tx, ctx, m, feed).await,
+        ("patient", "update") => match PatientEdit::deserialize(&m.payload) {
+            Ok(edit) => update_patient(tx, ctx, m.entity_id, &edit, m.mutation_id, feed).await,
+            Err(e) => Ok(malformed(e)),
+        },
+        ("patient", "merge") => merge_patients(tx, ctx, m, feed).await,
+        ("patient_conflict", "resolve") => resolve_conflict(tx, ctx, m, feed).await,
+        ("department", "create") => create_department(tx, ctx, m, feed).await,
+        _ => unreachable!("matched above"),
+    }
+}
+
+fn malformed(e: impl std::fmt::Display) -> Outcome {
+    Outcome::rejected("malformed", format!("malformed payload: {e}"))
+}
+
+fn validation(errors: Vec<clinic_domain::FieldError>) -> Outcome {
+    let fields: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.code))
+        .collect();
+    Outcome::rejected(
+        "validation",
+        format!("invalid fields: {}", fields.join(", ")),
+    )
+}
+
+/// The patient record as the feed carries it: the data plus the sync columns.
+pub(crate) fn patient_feed_json(
+    id: Uuid,
+    data: &Value,
+    version: i64,
+    updated_at: DateTime<Utc>,
+    updated_by: Uuid,
+    workstation_id: Uuid,
+) -> Value {
+    let mut obj = data.as_object().cloned().unwrap_or_default();
+    obj.insert("id".into(), json!(id));
+    obj.insert("version".into(), json!(version));
+    obj.insert("updated_at".into(), json!(updated_at));
+    obj.insert("updated_by".into(), json!(updated_by));
+    obj.insert("workstation_id".into(), json!(workstation_id));
+    Value::Object(obj)
+}
+
+async fn create_patient(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    id: Uuid,
+    p: &PatientData,
+    mutation_id: Option<Uuid>,
+    feed: &mut FeedBatch,
+) -> ApiResult<Outcome> {
+    if let Err(errors) = p.validate(ctx.today) {
+        return Ok(validation(errors));
+    }
+    let data = serde_json::to_value(p).map_err(|_| ApiError::Internal)?;
+    let inserted: Option<(Uuid,)> = sqlx::query_as(
+        "INSERT INTO patients (id, clinic_id, mrn, data, status, merged_into, version, created_at, created_by, \
+         updated_at, updated_by, workstation_id) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $7, $8, $9) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(id)
+    .bind(ctx.clinic_id)
+    .bind(&p.mrn)
+    .bind(&data)
+    .bind(&p.status)
+    .bind(p.merged_into)
+    .bind(ctx.now)
+    .bind(ctx.user_id)
+    .bind(ctx.workstation_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_none() {
+        let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM patients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        return Ok(if exists.is_some() {
+            Outcome::rejected("exists", "a patient with this id already exists")
+        } else {
+            Outcome::rejected(
+                "mrn_taken",
+                "this patient number is already used in the clinic",
+            )
+        });
+    }
+    feed.push(
+        "patient",
+        id,
+        1,
+        patient_feed_json(id, &data, 1, ctx.now, ctx.user_id, ctx.workstation_id),
+        mutation_id,
+    );
+    Ok(Outcome::applied())
+}
+
+/// A bulk import: `{"patients": [{"id": ..., ...PatientData}, ...]}`. The
+/// rows are created as one mutation; a row that fails rejects the whole
+/// import so the workstation and the server never disagree on which rows
+/// exist (the workstation validated them already).
+async fn import_patients(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    m: &PushMutation,
+    feed: &mut FeedBatch,
+) -> ApiResult<Outcome> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: Uuid,
+        #[serde(flatten)]
+        data: PatientData,
+    }
+    #[derive(Deserialize)]
+    struct Import {
+        patients: Vec<Row>,
+    }
+    let import = match Import::deserialize(&m.payload) {
+        Ok(i) => i,
+        Err(e) => return Ok(malformed(e)),
+    };
+    for row in &import.patients {
+        let o = create_patient(tx, ctx, row.id, &row.data, Some(m.mutation_id), feed).await?;
+        if o.status == OutcomeStatus::Rejected {
+            return Ok(o);
+        }
+    }
+    Ok(Outcome::applied())
+}
+
+#[derive(sqlx::FromRow)]
+struct PatientRow {
+    data: Value,
+    status: String,
+    version: i64,
+}
+
+async fn lock_patient(tx: &mut PgConnection, ctx: &Ctx, id: Uuid) -> ApiResult<Option<PatientRow>> {
+    Ok(sqlx::query_as(
+        "SELECT data, status, version FROM patients WHERE id = $1 AND clinic_id = $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(ctx.clinic_id)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+async fn save_patient(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    id: Uuid,
+    data: &Value,
+    version: i64,
+    mutation_id: Uuid,
+    feed: &mut FeedBatch,
+) -> ApiResult<()> {
+    let status = data
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("active");
+    let merged_into: Option<Uuid> = data
+        .get("merged_into")
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    sqlx::query(
+        "UPDATE patients SET data = $2, status = $3, merged_into = $4, version = $5, updated_at = $6, \
+         updated_by = $7, workstation_id = $8 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(data)
+    .bind(status)
+    .bind(merged_into)
+    .bind(version)
+    .bind(ctx.now)
+    .bind(ctx.user_id)
+    .bind(ctx.workstation_id)
+    .execute(&mut *tx)
+    .await?;
+    feed.push(
+        "patient",
+        id,
+        version,
+        patient_feed_json(id, data, version, ctx.now, ctx.user_id, ctx.workstation_id),
+        Some(mutation_id),
+    );
+    Ok(())
+}
+
+/// Applies the three-way merge of `edit`; returns the outcome and whether
+/// anything changed.
+async fn update_patient(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    id: Uuid,
+    edit: &PatientEdit,
+    mutation_id: Uuid,
+    feed: &mut FeedBatch,
+) -> ApiResult<Outcome> {
+    let Some(row) = lock_patient(tx, ctx, id).await? else {
+        return Ok(Outcome::rejected(
+            "not_found",
+            "no such patient in this clinic",
+        ));
+    };
+    if row.status == "merged" {
+        return Ok(Outcome::rejected(
+            "merged",
+            "the record was merged into another; edit that record",
+        ));
+    }
+    let merge = three_way_merge(&row.data, edit);
+    let mut data = row.data.clone();
+    if let Some(obj) = data.as_object_mut() {
+        for (field, value) in &merge.apply {
+            obj.insert(field.clone(), value.clone());
+        }
+    }
+    if !merge.apply.is_empty() {
+        match PatientData::deserialize(&data) {
+            Ok(p) => {
+                if let Err(errors) = p.validate(ctx.today) {
+                    return Ok(validation(errors));
+                }
+            }
+            Err(e) => return Ok(malformed(e)),
+        }
+    }
+    let mut version = row.version;
+    if !merge.apply.is_empty() {
+        version += 1;
+        save_patient(tx, ctx, id, &data, version, mutation_id, feed).await?;
+    }
+    let mut conflict_fields = Vec::new();
+    for (field, base, server, client) in merge.conflicts {
+        let conflict_id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO patient_conflicts (id, clinic_id, patient_id, field, base_value, server_value, client_value, \
+             mutation_id, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(conflict_id)
+        .bind(ctx.clinic_id)
+        .bind(id)
+        .bind(&field)
+        .bind(&base)
+        .bind(&server)
+        .bind(&client)
+        .bind(mutation_id)
+        .bind(ctx.user_id)
+        .bind(ctx.now)
+        .execute(&mut *tx)
+        .await?;
+        feed.push(
+            "patient_conflict",
+            conflict_id,
+            1,
+            json!({
+                "id": conflict_id, "patient_id": id, "field": field, "base_value": base,
+                "server_value": server, "client_value": client, "mutation_id": mutation_id,
+                "user_id": ctx.user_id, "created_at": ctx.now, "resolved_at": null,
+            }),
+            Some(mutation_id),
+        );
+        conflict_fields.push(field);
+    }
+    if conflict_fields.is_empty() {
+        Ok(Outcome::applied())
+    } else {
+        Ok(Outcome {
+            status: OutcomeStatus::Conflict,
+            code: Some("fields_kept_server_value".into()),
+            message: Some(
+                "some fields were changed on the server meanwhile; reception reviews them".into(),
+            ),
+            conflicts: conflict_fields,
+        })
+    }
+}
+
+/// A merge: `{"keep", "merge", "keep_fields", "base"}`. The kept record's
+/// changes are merged field by field like an edit; the other record is
+/// marked merged into it.
+async fn merge_patients(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    m: &PushMutation,
+    feed: &mut FeedBatch,
+) -> ApiResult<Outcome> {
+    #[derive(Deserialize)]
+    struct Merge {
+        keep: Uuid,
+        merge: Uuid,
+        keep_fields: Value,
+        #[serde(default)]
+        base: Option<Value>,
+    }
+    let req = match Merge::deserialize(&m.payload) {
+        Ok(r) => r,
+        Err(e) => return Ok(malformed(e)),
+    };
+    if req.keep == req.merge {
+        return Ok(Outcome::rejected(
+            "same_record",
+            "a record cannot be merged into itself",
+        ));
+    }
+    let Some(other) = lock_patient(tx, ctx, req.merge).await? else {
+        return Ok(Outcome::rejected(
+            "not_found",
+            "no such patient in this clinic",
+        ));
+    };
+    if other.status == "merged" {
+        return Ok(Outcome::rejected(
+            "merged",
+            "that record was already merged",
+        ));
+    }
+    let base = req.base.unwrap_or_else(|| req.keep_fields.clone());
+    let changed: Vec<String> = PATIENT_FIELDS
+        .iter()
+        .filter(|f| base.get(**f) != req.keep_fields.get(**f))
+        .map(|f| (*f).to_owned())
+        .collect();
+    let edit = PatientEdit {
+        base: changed
+            .iter()
+            .map(|f| (f.clone(), base.get(f).cloned().unwrap_or(Value::Null)))
+            .collect(),
+        changed,
+        fields: req.keep_fields,
+    };
+    let outcome = update_patient(tx, ctx, req.keep, &edit, m.mutation_id, feed).await?;
+    if outcome.status == OutcomeStatus::Rejected {
+        return Ok(outcome);
+    }
+    let mut data = other.data.clone();
+    if let Some(obj) = data.as_object_mut() {
+        obj.insert("status".into(), json!("merged"));
+        obj.insert("merged_into".into(), json!(req.keep));
+    }
+    save_patient(
+        tx,
+        ctx,
+        req.merge,
+        &data,
+        other.version + 1,
+        m.mutation_id,
+        feed,
+    )
+    .await?;
+    Ok(outcome)
+}
+
+/// Settles a conflict: `{"choice": "server" | "client"}`. Choosing the
+/// client's value writes it to the record as a new version.
+async fn resolve_conflict(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    m: &PushMutation,
+    feed: &mut FeedBatch,
+) -> ApiResult<Outcome> {
+    let choice = m.payload.get("choice").and_then(Value::as_str);
+    if !matches!(choice, Some("server" | "client")) {
+        return Ok(malformed("choice must be \"server\" or \"client\""));
+    }
+    let row: Option<(Uuid, String, Value, Value, Value, Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, i64)> =
+        sqlx::query_as(
+            "SELECT patient_id, field, base_value, server_value, client_value, mutation_id, user_id, created_at, \
+             resolved_at, version FROM patient_conflicts WHERE id = $1 AND clinic_id = $2 FOR UPDATE",
+        )
+        .bind(m.entity_id)
+        .bind(ctx.clinic_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((
+        patient_id,
+        field,
+        base,
+        server,
+        client,
+        orig_mutation,
+        orig_user,
+        created_at,
+        resolved_at,
+        version,
+    )) = row
+    else {
+        return Ok(Outcome::rejected(
+            "not_found",
+            "no such conflict in this clinic",
+        ));
+    };
+    if resolved_at.is_some() {
+        return Ok(Outcome::rejected(
+            "already_resolved",
+            "this conflict was already settled",
+        ));
+    }
+    if choice == Some("client") {
+        let Some(p) = lock_patient(tx, ctx, patient_id).await? else {
+            return Ok(Outcome::rejected(
+                "not_found",
+                "no such patient in this clinic",
+            ));
+        };
+        let mut data = p.data.clone();
+        if let Some(obj) = data.as_object_mut() {
+            obj.insert(field.clone(), client.clone());
+        }
+        if let Err(e) = PatientData::deserialize(&data).map(|d| d.validate(ctx.today)) {
+            return Ok(malformed(e));
+        }
+        save_patient(
+            tx,
+            ctx,
+            patient_id,
+            &data,
+            p.version + 1,
+            m.mutation_id,
+            feed,
+        )
+        .await?;
+    }
+    sqlx::query("UPDATE patient_conflicts SET resolved_at = $2, resolved_by = $3, version = version + 1 WHERE id = $1")
+        .bind(m.entity_id)
+        .bind(ctx.now)
+        .bind(ctx.user_id)
+        .execute(&mut *tx)
+        .await?;
+    let mut obj = Map::new();
+    obj.insert("id".into(), json!(m.entity_id));
+    obj.insert("patient_id".into(), json!(patient_id));
+    obj.insert("field".into(), json!(field));
+    obj.insert("base_value".into(), base);
+    obj.insert("server_value".into(), server);
+    obj.insert("client_value".into(), client);
+    obj.insert("mutation_id".into(), json!(orig_mutation));
+    obj.insert("user_id".into(), json!(orig_user));
+    obj.insert("created_at".into(), json!(created_at));
+    obj.insert("resolved_at".into(), json!(ctx.now));
+    obj.insert("choice".into(), json!(choice));
+    feed.push(
+        "patient_conflict",
+        m.entity_id,
+        version + 1,
+        Value::Object(obj),
+        Some(m.mutation_id),
+    );
+    Ok(Outcome::applied())
+}
+
+async fn create_department(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    m: &PushMutation,
+    feed: &mut FeedBatch,
+) -> ApiResult<Outcome> {
+    let Some(name) = m.payload.get("name").and_then(Value::as_str).map(str::trim) else {
+        return Ok(malformed("name is required"));
+    };
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Ok(Outcome::rejected(
+            "validation",
+            "a department name is 1 to 100 printable characters",
+        ));
+    }
+    let inserted: Option<(Uuid,)> = sqlx::query_as(
+        "INSERT INTO departments (id, clinic_id, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(m.entity_id)
+    .bind(ctx.clinic_id)
+    .bind(name)
+    .bind(ctx.now)
+    .bind(ctx.user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_none() {
+        return Ok(Outcome::rejected(
+            "exists",
+            "a department with this id or name already exists",
+        ));
+    }
+    feed.push(
+        "department",
+        m.entity_id,
+        1,
+        json!({ "id": m.entity_id, "name": name, "version": 1 }),
+        Some(m.mutation_id),
+    );
+    Ok(Outcome::applied())
+}

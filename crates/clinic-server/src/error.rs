@@ -1,0 +1,156 @@
+//! The server's error type and its JSON form `{code, message}`.
+//!
+//! Messages never contain patient data: they go to clients and, for 5xx, to
+//! the log. Database errors are logged with their SQLSTATE only.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use clinic_domain::FieldError;
+use serde::Serialize;
+
+/// Everything an endpoint can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, a malformed token, or an expired one.
+    #[error("sign in first: {0}")]
+    Unauthenticated(&'static str),
+    /// Wrong user name or password.
+    #[error("wrong clinic, user name or password")]
+    InvalidCredentials,
+    /// Too many failed sign-ins.
+    #[error("too many failed sign-ins; the account is locked for a while")]
+    AccountLocked,
+    /// The account is disabled.
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// The token's role or clinic does not allow this.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// No such record in the caller's clinic.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request body or query is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Field validation failed.
+    #[error("the input is not valid")]
+    Validation(Vec<FieldError>),
+    /// The request conflicts with the current state (e.g. a name taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than the server accepts.
+    #[error("the request body is too large")]
+    TooLarge,
+    /// The database is unavailable or failed; the client should retry.
+    #[error("the server cannot reach its database; try again")]
+    Unavailable,
+    /// A bug or an unexpected state.
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    fields: &'a [FieldError],
+}
+
+impl ApiError {
+    /// The stable code and HTTP status.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+        use ApiError::*;
+        match self {
+            Unauthenticated(_) => ("unauthenticated", StatusCode::UNAUTHORIZED),
+            InvalidCredentials => ("invalid_credentials", StatusCode::UNAUTHORIZED),
+            AccountLocked => ("account_locked", StatusCode::FORBIDDEN),
+            AccountDisabled => ("account_disabled", StatusCode::FORBIDDEN),
+            Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN),
+            NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
+            BadRequest(_) => ("bad_request", StatusCode::BAD_REQUEST),
+            Validation(_) => ("validation", StatusCode::UNPROCESSABLE_ENTITY),
+            Conflict(_) => ("conflict", StatusCode::CONFLICT),
+            TooLarge => ("too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, status) = self.code_and_status();
+        let fields = match &self {
+            ApiError::Validation(f) => f.as_slice(),
+            _ => &[],
+        };
+        let body = Body {
+            code,
+            message: self.to_string(),
+            fields,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        // Log the kind and SQLSTATE only: a database error message can quote
+        // the row that failed, which may be patient data.
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(error.kind = "database_unavailable", "database unavailable");
+                ApiError::Unavailable
+            }
+            sqlx::Error::Database(db) => {
+                let state = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                // Serialization failures and deadlocks are transient.
+                if state == "40001" || state == "40P01" {
+                    tracing::info!(sqlstate = %state, "transaction retry needed");
+                    ApiError::Unavailable
+                } else {
+                    tracing::error!(sqlstate = %state, "database error");
+                    ApiError::Internal
+                }
+            }
+            _ => {
+                tracing::error!(error.kind = "database", "database error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge
+            }
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::BadRequest("send the body as application/json".into())
+            }
+            // serde's message names the unknown or missing field and the
+            // position; it never echoes values.
+            other => ApiError::BadRequest(format!("malformed JSON: {}", other.body_text())),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("bad query string: {}", r.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::BadRequest(format!("bad path: {}", r.body_text()))
+    }
+}
+
+/// Results of handlers and their helpers.
+pub type ApiResult<T> = Result<T, ApiError>;
