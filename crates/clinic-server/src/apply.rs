@@ -18,11 +18,12 @@ use clinic_domain::sync::{
 };
 use clinic_domain::{Permission, Role};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::conflicts::{COLUMNS, ConflictRow};
 use crate::error::{ApiError, ApiResult};
 use crate::feed::FeedBatch;
 use crate::state::AppState;
@@ -178,7 +179,15 @@ async fn stored_outcomes(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, MutationOutcome>> {
-    let rows: Vec<(Uuid, String, Option<String>, Option<String>, Value)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        mutation_id: Uuid,
+        status: String,
+        code: Option<String>,
+        message: Option<String>,
+        conflicts: Value,
+    }
+    let rows: Vec<Stored> = sqlx::query_as(
         "SELECT mutation_id, status, code, message, conflicts FROM mutation_results WHERE mutation_id = ANY($1)",
     )
     .bind(ids)
@@ -186,15 +195,15 @@ async fn stored_outcomes(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, status, code, message, conflicts)| {
+        .map(|r| {
             let o = MutationOutcome {
-                mutation_id: id,
-                status: OutcomeStatus::parse(&status).unwrap_or(OutcomeStatus::Rejected),
-                code,
-                message,
-                conflicts: serde_json::from_value(conflicts).unwrap_or_default(),
+                mutation_id: r.mutation_id,
+                status: OutcomeStatus::parse(&r.status).unwrap_or(OutcomeStatus::Rejected),
+                code: r.code,
+                message: r.message,
+                conflicts: serde_json::from_value(r.conflicts).unwrap_or_default(),
             };
-            (id, o)
+            (r.mutation_id, o)
         })
         .collect())
 }
@@ -548,15 +557,24 @@ async fn update_patient(
         .bind(ctx.now)
         .execute(&mut *tx)
         .await?;
+        let row = ConflictRow {
+            id: conflict_id,
+            patient_id: id,
+            field: field.clone(),
+            base_value: base,
+            server_value: server,
+            client_value: client,
+            mutation_id,
+            user_id: ctx.user_id,
+            created_at: ctx.now,
+            resolved_at: None,
+            version: 1,
+        };
         feed.push(
             "patient_conflict",
             conflict_id,
             1,
-            json!({
-                "id": conflict_id, "patient_id": id, "field": field, "base_value": base,
-                "server_value": server, "client_value": client, "mutation_id": mutation_id,
-                "user_id": ctx.user_id, "created_at": ctx.now, "resolved_at": null,
-            }),
+            row.feed_json(None),
             Some(mutation_id),
         );
         conflict_fields.push(field);
@@ -662,41 +680,27 @@ async fn resolve_conflict(
     if !matches!(choice, Some("server" | "client")) {
         return Ok(malformed("choice must be \"server\" or \"client\""));
     }
-    let row: Option<(Uuid, String, Value, Value, Value, Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, i64)> =
-        sqlx::query_as(
-            "SELECT patient_id, field, base_value, server_value, client_value, mutation_id, user_id, created_at, \
-             resolved_at, version FROM patient_conflicts WHERE id = $1 AND clinic_id = $2 FOR UPDATE",
-        )
-        .bind(m.entity_id)
-        .bind(ctx.clinic_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some((
-        patient_id,
-        field,
-        base,
-        server,
-        client,
-        orig_mutation,
-        orig_user,
-        created_at,
-        resolved_at,
-        version,
-    )) = row
-    else {
+    let row: Option<ConflictRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM patient_conflicts WHERE id = $1 AND clinic_id = $2 FOR UPDATE"
+    ))
+    .bind(m.entity_id)
+    .bind(ctx.clinic_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(mut conflict) = row else {
         return Ok(Outcome::rejected(
             "not_found",
             "no such conflict in this clinic",
         ));
     };
-    if resolved_at.is_some() {
+    if conflict.resolved_at.is_some() {
         return Ok(Outcome::rejected(
             "already_resolved",
             "this conflict was already settled",
         ));
     }
     if choice == Some("client") {
-        let Some(p) = lock_patient(tx, ctx, patient_id).await? else {
+        let Some(p) = lock_patient(tx, ctx, conflict.patient_id).await? else {
             return Ok(Outcome::rejected(
                 "not_found",
                 "no such patient in this clinic",
@@ -704,15 +708,20 @@ async fn resolve_conflict(
         };
         let mut data = p.data.clone();
         if let Some(obj) = data.as_object_mut() {
-            obj.insert(field.clone(), client.clone());
+            obj.insert(conflict.field.clone(), conflict.client_value.clone());
         }
-        if let Err(e) = PatientData::deserialize(&data).map(|d| d.validate(ctx.today)) {
-            return Ok(malformed(e));
+        match PatientData::deserialize(&data) {
+            Ok(d) => {
+                if let Err(errors) = d.validate(ctx.today) {
+                    return Ok(validation(errors));
+                }
+            }
+            Err(e) => return Ok(malformed(e)),
         }
         save_patient(
             tx,
             ctx,
-            patient_id,
+            conflict.patient_id,
             &data,
             p.version + 1,
             m.mutation_id,
@@ -726,23 +735,13 @@ async fn resolve_conflict(
         .bind(ctx.user_id)
         .execute(&mut *tx)
         .await?;
-    let mut obj = Map::new();
-    obj.insert("id".into(), json!(m.entity_id));
-    obj.insert("patient_id".into(), json!(patient_id));
-    obj.insert("field".into(), json!(field));
-    obj.insert("base_value".into(), base);
-    obj.insert("server_value".into(), server);
-    obj.insert("client_value".into(), client);
-    obj.insert("mutation_id".into(), json!(orig_mutation));
-    obj.insert("user_id".into(), json!(orig_user));
-    obj.insert("created_at".into(), json!(created_at));
-    obj.insert("resolved_at".into(), json!(ctx.now));
-    obj.insert("choice".into(), json!(choice));
+    conflict.resolved_at = Some(ctx.now);
+    conflict.version += 1;
     feed.push(
         "patient_conflict",
-        m.entity_id,
-        version + 1,
-        Value::Object(obj),
+        conflict.id,
+        conflict.version,
+        conflict.feed_json(choice),
         Some(m.mutation_id),
     );
     Ok(Outcome::applied())

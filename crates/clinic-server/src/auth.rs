@@ -298,21 +298,31 @@ pub(crate) async fn issue_tokens(
 /// Exchanges a refresh token for new tokens, rotating it.
 pub(crate) async fn refresh(state: &AppState, token: &str) -> ApiResult<TokenResponse> {
     let mut tx = state.pool.begin().await?;
-    let row: Option<(
-        Uuid,
-        Uuid,
-        Uuid,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        id: Uuid,
+        family_id: Uuid,
+        user_id: Uuid,
+        expires_at: DateTime<Utc>,
+        replaced_at: Option<DateTime<Utc>>,
+        revoked_at: Option<DateTime<Utc>>,
+    }
+    let row: Option<Stored> = sqlx::query_as(
         "SELECT id, family_id, user_id, expires_at, replaced_at, revoked_at FROM refresh_tokens \
-             WHERE token_hash = $1 FOR UPDATE",
+         WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(token_hash(token))
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((id, family, user_id, expires_at, replaced_at, revoked_at)) = row else {
+    let Some(Stored {
+        id,
+        family_id: family,
+        user_id,
+        expires_at,
+        replaced_at,
+        revoked_at,
+    }) = row
+    else {
         return Err(ApiError::Unauthenticated("unknown refresh token"));
     };
     let now = Utc::now();

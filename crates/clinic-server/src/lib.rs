@@ -11,6 +11,7 @@ mod apply;
 pub mod audit;
 mod auth;
 pub mod config;
+mod conflicts;
 mod error;
 pub mod feed;
 mod openapi;

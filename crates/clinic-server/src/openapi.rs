@@ -165,8 +165,3 @@ pub async fn document() -> Json<Value> {
         }
     }))
 }
-
-#[cfg(test)]
-pub(crate) fn endpoints() -> &'static [(&'static str, &'static str, &'static str, &'static str)] {
-    ENDPOINTS
-}

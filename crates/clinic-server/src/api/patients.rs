@@ -183,16 +183,15 @@ fn to_event(r: EventRow) -> ClinicalEvent {
     }
 }
 
-async fn record_event(
+async fn record_event<T: serde::Serialize>(
     state: &AppState,
     caller: &Caller,
     patient_id: Uuid,
     kind: &str,
-    id: Uuid,
-    recorded_at: DateTime<Utc>,
-    amends_id: Option<Uuid>,
-    data: Value,
+    input: &EventInput<T>,
 ) -> ApiResult<(StatusCode, Json<ClinicalEvent>)> {
+    let (id, recorded_at, amends_id) = (input.id, input.recorded_at, input.amends_id);
+    let data = serde_json::to_value(&input.data).map_err(|_| ApiError::Internal)?;
     if recorded_at > Utc::now() + chrono::Duration::minutes(5) {
         return Err(ApiError::Validation(vec![clinic_domain::FieldError::new(
             "recorded_at",
@@ -326,18 +325,7 @@ pub async fn add_vitals(
 ) -> ApiResult<(StatusCode, Json<ClinicalEvent>)> {
     caller.require(Permission::RecordVitals)?;
     input.data.validate().map_err(ApiError::Validation)?;
-    let data = serde_json::to_value(&input.data).map_err(|_| ApiError::Internal)?;
-    record_event(
-        &state,
-        &caller,
-        patient_id,
-        "vitals",
-        input.id,
-        input.recorded_at,
-        input.amends_id,
-        data,
-    )
-    .await
+    record_event(&state, &caller, patient_id, "vitals", &input).await
 }
 
 /// `POST /v1/patients/{id}/labs`.
@@ -349,16 +337,5 @@ pub async fn add_lab(
 ) -> ApiResult<(StatusCode, Json<ClinicalEvent>)> {
     caller.require(Permission::WriteClinical)?;
     input.data.validate().map_err(ApiError::Validation)?;
-    let data = serde_json::to_value(&input.data).map_err(|_| ApiError::Internal)?;
-    record_event(
-        &state,
-        &caller,
-        patient_id,
-        "lab_result",
-        input.id,
-        input.recorded_at,
-        input.amends_id,
-        data,
-    )
-    .await
+    record_event(&state, &caller, patient_id, "lab_result", &input).await
 }

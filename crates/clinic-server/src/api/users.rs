@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiPath};
 use crate::auth::{Caller, UserRow};
+use crate::conflicts::{COLUMNS, ConflictRow};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::users::{self, USER_COLUMNS, UserChange};
@@ -86,28 +87,11 @@ pub async fn conflicts(
     caller: Caller,
 ) -> ApiResult<Json<Vec<PatientConflict>>> {
     caller.require(Permission::WriteDemographics)?;
-    let rows: Vec<(Uuid, Uuid, String, serde_json::Value, serde_json::Value, serde_json::Value, Uuid, Uuid, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as(
-            "SELECT id, patient_id, field, base_value, server_value, client_value, mutation_id, user_id, created_at \
-             FROM patient_conflicts WHERE clinic_id = $1 AND resolved_at IS NULL ORDER BY created_at",
-        )
-        .bind(caller.clinic_id)
-        .fetch_all(&state.pool)
-        .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| PatientConflict {
-                id: r.0,
-                patient_id: r.1,
-                field: r.2,
-                base_value: r.3,
-                server_value: r.4,
-                client_value: r.5,
-                mutation_id: r.6,
-                user_id: r.7,
-                created_at: r.8,
-                resolved_at: None,
-            })
-            .collect(),
+    let rows: Vec<ConflictRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM patient_conflicts WHERE clinic_id = $1 AND resolved_at IS NULL ORDER BY created_at"
     ))
+    .bind(caller.clinic_id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(rows.iter().map(ConflictRow::to_conflict).collect()))
 }

@@ -1,0 +1,658 @@
+//! The server against a real PostgreSQL on loopback.
+
+mod support;
+
+use clinic_domain::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::*;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn health_and_ready_answer() {
+    let db = TestDb::new().await;
+    let s = TestServer::start(&db).await;
+    assert_eq!(s.get("/health", None).await, (200, json!({"status": "ok"})));
+    assert_eq!(s.get("/ready", None).await.0, 200);
+    let doc = s.get("/openapi.json", None).await;
+    assert_eq!(doc.0, 200);
+    assert!(doc.1["paths"]["/v1/sync/push"]["post"].is_object());
+    let missing = s.get("/v1/nothing-here", None).await;
+    assert_eq!(
+        (missing.0, missing.1["code"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let first = s.sign_in("rita").await;
+    assert_eq!(
+        s.get("/v1/me", Some(&first.access_token)).await.1["username"],
+        "rita"
+    );
+
+    let second = s
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": first.refresh_token}),
+        )
+        .await;
+    assert_eq!(second.0, 200);
+    let second_refresh = second.1["refresh_token"].as_str().unwrap().to_owned();
+    // The first token was used: presenting it again is theft, and ends the family.
+    let replay = s
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": first.refresh_token}),
+        )
+        .await;
+    assert_eq!(
+        (replay.0, replay.1["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let after = s
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": second_refresh}),
+        )
+        .await;
+    assert_eq!(after.0, 401, "the whole family is revoked");
+
+    // Sign-out revokes too.
+    let third = s.sign_in("rita").await;
+    assert_eq!(
+        s.post(
+            "/v1/auth/sign-out",
+            None,
+            json!({"refresh_token": third.refresh_token})
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        s.post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": third.refresh_token})
+        )
+        .await
+        .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_account() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let wrong = json!({"clinic": "central", "username": "rita", "password": "wrong-password-1"});
+    for _ in 0..4 {
+        let r = s.post("/v1/auth/sign-in", None, wrong.clone()).await;
+        assert_eq!(
+            (r.0, r.1["code"].as_str()),
+            (401, Some("invalid_credentials"))
+        );
+    }
+    let fifth = s.post("/v1/auth/sign-in", None, wrong).await;
+    assert_eq!(
+        (fifth.0, fifth.1["code"].as_str()),
+        (403, Some("account_locked"))
+    );
+    let right = s
+        .post(
+            "/v1/auth/sign-in",
+            None,
+            json!({"clinic": "central", "username": "rita", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        right.1["code"], "account_locked",
+        "even the right password waits out the lock"
+    );
+}
+
+#[tokio::test]
+async fn every_endpoint_refuses_missing_expired_and_forged_tokens() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    // An expired token signed with the real secret.
+    let short = TestServer::start_with(&db, |c| c.access_token_minutes = 1).await;
+    let t = short.sign_in("rita").await.access_token;
+    let forged = format!("{}x", t);
+    let id = Uuid::now_v7();
+    let protected: Vec<(Method, String)> = vec![
+        (Method::GET, "/v1/me".into()),
+        (Method::POST, "/v1/workstations".into()),
+        (Method::POST, "/v1/sync/push".into()),
+        (Method::GET, "/v1/sync/pull".into()),
+        (Method::GET, "/v1/sync/events".into()),
+        (Method::GET, "/v1/patients".into()),
+        (Method::POST, "/v1/patients".into()),
+        (Method::GET, format!("/v1/patients/{id}")),
+        (Method::GET, format!("/v1/patients/{id}/vitals")),
+        (Method::POST, format!("/v1/patients/{id}/vitals")),
+        (Method::GET, format!("/v1/patients/{id}/labs")),
+        (Method::POST, format!("/v1/patients/{id}/labs")),
+        (Method::GET, "/v1/users".into()),
+        (Method::POST, "/v1/users".into()),
+        (Method::PATCH, format!("/v1/users/{id}")),
+        (Method::POST, format!("/v1/users/{id}/password")),
+        (Method::GET, "/v1/conflicts".into()),
+    ];
+    for (method, path) in &protected {
+        for token in [None, Some(forged.as_str())] {
+            let r = s.send(method.clone(), path, token, json!({})).await;
+            assert_eq!(
+                r.0,
+                401,
+                "{method} {path} with {:?}",
+                token.map(|_| "forged")
+            );
+            assert_eq!(r.1["code"], "unauthenticated");
+        }
+    }
+    // Expire it: check with a server whose clock is the same but the token is
+    // minted already expired (1-minute token checked after its expiry would
+    // need a minute's wait; sign a token with exp in the past instead).
+    let expired = expired_token(&db).await;
+    for (method, path) in &protected {
+        let r = s
+            .send(method.clone(), path, Some(&expired), json!({}))
+            .await;
+        assert_eq!(r.0, 401, "{method} {path} with an expired token");
+    }
+}
+
+/// A token for a real user of the clinic whose expiry has passed.
+async fn expired_token(db: &TestDb) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use hmac::Mac;
+    let (user,): (Uuid,) = sqlx::query_as("SELECT id FROM users LIMIT 1")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let claims = json!({"sub": user, "clinic": db.clinic_id, "role": "admin", "exp": chrono::Utc::now().timestamp() - 5});
+    let body = B64.encode(claims.to_string());
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("{body}.{}", B64.encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn roles_and_clinics_are_enforced_on_the_server() {
+    let db = TestDb::new().await;
+    let other_clinic = clinic_server::users::create_clinic(&db.pool, "north", "North branch")
+        .await
+        .unwrap();
+    let admin = db.user(db.clinic_id, "alice", Role::Admin).await;
+    let reception = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let nurse = db.user(db.clinic_id, "nina", Role::Nurse).await;
+    db.user(other_clinic, "oleg", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let admin_t = s.sign_in("alice").await.access_token;
+    let rita_t = s.sign_in("rita").await.access_token;
+    let nina_t = s.sign_in("nina").await.access_token;
+    let ws = s.enroll(&admin_t).await;
+
+    // Reception registers a patient.
+    let pid = Uuid::now_v7();
+    let push = |_author: Uuid, m: Value| json!({"workstation_id": ws, "mutations": [m]});
+    let r = s
+        .post(
+            "/v1/sync/push",
+            Some(&rita_t),
+            push(
+                reception,
+                mutation(
+                    reception,
+                    pid,
+                    "patient",
+                    "create",
+                    None,
+                    patient(&mrn("KAB", 1), "Ivanova"),
+                ),
+            ),
+        )
+        .await;
+    assert_eq!(r.1["outcomes"][0]["status"], "applied", "{}", r.1);
+
+    // A nurse's workstation cannot push a demographic change, even patched.
+    let edit = json!({"changed": ["family_name"], "base": {"family_name": "Ivanova"}, "fields": {"family_name": "Petrova"}});
+    let r = s
+        .post(
+            "/v1/sync/push",
+            Some(&nina_t),
+            push(
+                nurse,
+                mutation(nurse, pid, "patient", "update", Some(1), edit.clone()),
+            ),
+        )
+        .await;
+    assert_eq!(r.1["outcomes"][0]["status"], "rejected");
+    assert_eq!(r.1["outcomes"][0]["code"], "forbidden");
+    // Nor pass the change off as reception's.
+    let r = s
+        .post(
+            "/v1/sync/push",
+            Some(&nina_t),
+            push(
+                reception,
+                mutation(reception, pid, "patient", "update", Some(1), edit),
+            ),
+        )
+        .await;
+    assert_eq!(r.0, 403);
+    // Nurses may not manage users; reception may not enrol workstations.
+    assert_eq!(s.get("/v1/users", Some(&nina_t)).await.0, 403);
+    assert_eq!(
+        s.post(
+            "/v1/workstations",
+            Some(&rita_t),
+            json!({"workstation_id": Uuid::now_v7(), "name": "x", "mrn_prefix": "KAC"})
+        )
+        .await
+        .0,
+        403
+    );
+    // Reception may not read clinical data; nurses may record vitals.
+    assert_eq!(
+        s.get(&format!("/v1/patients/{pid}/vitals"), Some(&rita_t))
+            .await
+            .0,
+        403
+    );
+    let vit = json!({"id": Uuid::now_v7(), "recorded_at": chrono::Utc::now(), "data": {"temperature_c": 36.8, "pulse_bpm": 70}});
+    assert_eq!(
+        s.post(
+            &format!("/v1/patients/{pid}/vitals"),
+            Some(&nina_t),
+            vit.clone()
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        s.post(&format!("/v1/patients/{pid}/vitals"), Some(&nina_t), vit)
+            .await
+            .0,
+        200,
+        "same id: recorded once"
+    );
+    assert_eq!(
+        s.get(&format!("/v1/patients/{pid}/vitals"), Some(&nina_t))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Another clinic sees nothing of this one.
+    let oleg_t = s
+        .post(
+            "/v1/auth/sign-in",
+            None,
+            json!({"clinic": "north", "username": "oleg", "password": PASSWORD}),
+        )
+        .await
+        .1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        s.get(&format!("/v1/patients/{pid}"), Some(&oleg_t)).await.0,
+        404
+    );
+    assert_eq!(
+        s.get("/v1/sync/pull", Some(&oleg_t)).await.1["changes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "only oleg's own user row"
+    );
+    let r = s
+        .post(
+            "/v1/sync/push",
+            Some(&oleg_t),
+            json!({"workstation_id": ws, "mutations": []}),
+        )
+        .await;
+    assert_eq!(r.0, 403, "a workstation of another clinic");
+    let _ = admin;
+}
+
+#[tokio::test]
+async fn a_replayed_push_changes_nothing_and_a_rejection_does_not_block_the_rest() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "alice", Role::Admin).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
+    let t = s.sign_in("rita").await.access_token;
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut bad = patient(&mrn("KAB", 2), "");
+    bad["birth_date"] = json!("2999-01-01");
+    let batch = json!({"workstation_id": ws, "mutations": [
+        mutation(rita, a, "patient", "create", None, patient(&mrn("KAB", 1), "Ivanova")),
+        mutation(rita, Uuid::now_v7(), "patient", "create", None, bad),
+        mutation(rita, b, "patient", "create", None, patient(&mrn("KAB", 3), "Smith")),
+    ]});
+    let first = s.post("/v1/sync/push", Some(&t), batch.clone()).await;
+    assert_eq!(first.0, 200);
+    let statuses: Vec<&str> = first.1["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["applied", "rejected", "applied"]);
+    assert_eq!(first.1["outcomes"][1]["code"], "validation");
+    let again = s.post("/v1/sync/push", Some(&t), batch).await;
+    assert_eq!(again.1, first.1, "the stored outcomes come back");
+    let (patients,): (i64,) = sqlx::query_as("SELECT count(*) FROM patients")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let (changes,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM change_log WHERE entity = 'patient'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((patients, changes), (2, 2));
+}
+
+#[tokio::test]
+async fn concurrent_edits_merge_per_field_and_the_loser_is_kept_as_a_conflict() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "alice", Role::Admin).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
+    let t = s.sign_in("rita").await.access_token;
+    let id = Uuid::now_v7();
+    let push = |m: Value| json!({"workstation_id": ws, "mutations": [m]});
+    s.post(
+        "/v1/sync/push",
+        Some(&t),
+        push(mutation(
+            rita,
+            id,
+            "patient",
+            "create",
+            None,
+            patient(&mrn("KAB", 1), "Ivanova"),
+        )),
+    )
+    .await;
+    // Workstation A renames and moves her; B, from the same base, renames too and adds a note.
+    let a = json!({"changed": ["family_name", "address"], "base": {"family_name": "Ivanova", "address": "Lenina 1"},
+                   "fields": {"family_name": "Petrova", "address": "Mira 5"}});
+    let b = json!({"changed": ["family_name", "notes"], "base": {"family_name": "Ivanova", "notes": null},
+                   "fields": {"family_name": "Sidorova", "notes": "prefers mornings"}});
+    let ra = s
+        .post(
+            "/v1/sync/push",
+            Some(&t),
+            push(mutation(rita, id, "patient", "update", Some(1), a)),
+        )
+        .await;
+    assert_eq!(ra.1["outcomes"][0]["status"], "applied");
+    let rb = s
+        .post(
+            "/v1/sync/push",
+            Some(&t),
+            push(mutation(rita, id, "patient", "update", Some(1), b)),
+        )
+        .await;
+    assert_eq!(rb.1["outcomes"][0]["status"], "conflict");
+    assert_eq!(rb.1["outcomes"][0]["conflicts"], json!(["family_name"]));
+    let p = s.get(&format!("/v1/patients/{id}"), Some(&t)).await.1;
+    assert_eq!(
+        (
+            p["family_name"].as_str(),
+            p["address"].as_str(),
+            p["notes"].as_str()
+        ),
+        (Some("Petrova"), Some("Mira 5"), Some("prefers mornings"))
+    );
+    assert_eq!(p["version"], 3);
+    let conflicts = s.get("/v1/conflicts", Some(&t)).await.1;
+    assert_eq!(conflicts.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            conflicts[0]["server_value"].as_str(),
+            conflicts[0]["client_value"].as_str()
+        ),
+        (Some("Petrova"), Some("Sidorova"))
+    );
+
+    // Reception settles it for the losing value: a new version, the conflict closed.
+    let cid: Uuid = serde_json::from_value(conflicts[0]["id"].clone()).unwrap();
+    let r = s
+        .post(
+            "/v1/sync/push",
+            Some(&t),
+            push(mutation(
+                rita,
+                cid,
+                "patient_conflict",
+                "resolve",
+                None,
+                json!({"choice": "client"}),
+            )),
+        )
+        .await;
+    assert_eq!(r.1["outcomes"][0]["status"], "applied", "{}", r.1);
+    let p = s.get(&format!("/v1/patients/{id}"), Some(&t)).await.1;
+    assert_eq!(
+        (p["family_name"].as_str(), p["version"].as_i64()),
+        (Some("Sidorova"), Some(4))
+    );
+    assert!(
+        s.get("/v1/conflicts", Some(&t))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn sql_injection_strings_are_stored_as_plain_text() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "alice", Role::Admin).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
+    let t = s.sign_in("rita").await.access_token;
+    let evil = "Robert'); DROP TABLE patients;--";
+    let id = Uuid::now_v7();
+    let mut p = patient(&mrn("KAB", 1), evil);
+    p["address"] = json!("' OR '1'='1");
+    let r = s.post("/v1/sync/push", Some(&t), json!({"workstation_id": ws, "mutations": [mutation(rita, id, "patient", "create", None, p)]})).await;
+    assert_eq!(r.1["outcomes"][0]["status"], "applied", "{}", r.1);
+    let got = s.get(&format!("/v1/patients/{id}"), Some(&t)).await.1;
+    assert_eq!(
+        (got["family_name"].as_str(), got["address"].as_str()),
+        (Some(evil), Some("' OR '1'='1"))
+    );
+    let found = s
+        .get("/v1/patients?q=robert%27)%3B%20drop", Some(&t))
+        .await
+        .1;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let none = s.get("/v1/patients?q=%25", Some(&t)).await.1;
+    assert!(
+        none.as_array().unwrap().is_empty(),
+        "% is a character, not a wildcard"
+    );
+    let login = s
+        .post(
+            "/v1/auth/sign-in",
+            None,
+            json!({"clinic": "central' OR '1'='1", "username": "rita' --", "password": "x"}),
+        )
+        .await;
+    assert_eq!(login.0, 401);
+}
+
+#[tokio::test]
+async fn malformed_unknown_and_oversized_bodies_are_refused_clearly() {
+    let db = TestDb::new().await;
+    let s = TestServer::start(&db).await;
+    let raw = |body: &'static str| {
+        s.http
+            .post(format!("{}/v1/auth/sign-in", s.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = raw("{not json").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "bad_request");
+    let r = s
+        .post(
+            "/v1/auth/sign-in",
+            None,
+            json!({"clinic": "c", "username": "u", "password": "p", "is_admin": true}),
+        )
+        .await;
+    assert_eq!(r.0, 400);
+    assert!(
+        r.1["message"].as_str().unwrap().contains("is_admin"),
+        "{}",
+        r.1
+    );
+    let big = "x".repeat(300 * 1024);
+    let r = s
+        .post(
+            "/v1/auth/sign-in",
+            None,
+            json!({"clinic": big, "username": "u", "password": "p"}),
+        )
+        .await;
+    assert_eq!((r.0, r.1["code"].as_str()), (413, Some("too_large")));
+}
+
+#[tokio::test]
+async fn a_change_that_commits_late_is_not_skipped_by_the_feed() {
+    use clinic_server::feed::{FeedBatch, pull};
+    let db = TestDb::new().await;
+    // Writer 1 takes its number and holds the counter until it commits.
+    let mut tx1 = db.pool.begin().await.unwrap();
+    let mut b1 = FeedBatch::default();
+    b1.push("department", Uuid::now_v7(), 1, json!({"n": 1}), None);
+    let seq1 = b1.publish(&mut tx1, db.clinic_id).await.unwrap().unwrap();
+    // Writer 2 starts after and must wait for writer 1's commit.
+    let pool = db.pool.clone();
+    let clinic = db.clinic_id;
+    let w2 = tokio::spawn(async move {
+        let mut tx2 = pool.begin().await.unwrap();
+        let mut b2 = FeedBatch::default();
+        b2.push("department", Uuid::now_v7(), 1, json!({"n": 2}), None);
+        let seq = b2.publish(&mut tx2, clinic).await.unwrap().unwrap();
+        tx2.commit().await.unwrap();
+        seq
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let seen = pull(&db.pool, db.clinic_id, 0, 100).await.unwrap();
+    assert!(
+        seen.changes.is_empty(),
+        "nothing is visible before the first commit"
+    );
+    assert!(!w2.is_finished(), "the second writer waits for the first");
+    tx1.commit().await.unwrap();
+    let seq2 = w2.await.unwrap();
+    assert_eq!(seq2, seq1 + 1);
+    let seen = pull(&db.pool, db.clinic_id, 0, 100).await.unwrap();
+    let seqs: Vec<i64> = seen.changes.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, vec![seq1, seq2]);
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_double_booking() {
+    let db = TestDb::new().await;
+    let doctor = db.user(db.clinic_id, "dana", Role::Doctor).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let pid = Uuid::now_v7();
+    sqlx::query("INSERT INTO patients (id, clinic_id, mrn, data, version, created_at, created_by, updated_at, updated_by, workstation_id) VALUES ($1, $2, 'KAB-000001-X', '{}', 1, now(), $3, now(), $3, $3)")
+        .bind(pid).bind(db.clinic_id).bind(rita).execute(&db.pool).await.unwrap();
+    let book = |start: &'static str, end: &'static str, status: &'static str| {
+        sqlx::query("INSERT INTO appointments (id, clinic_id, patient_id, doctor_id, starts_at, ends_at, status) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7)")
+            .bind(Uuid::now_v7()).bind(db.clinic_id).bind(pid).bind(doctor).bind(start).bind(end).bind(status)
+            .execute(&db.pool)
+    };
+    book("2026-12-01 09:00+07", "2026-12-01 09:30+07", "booked")
+        .await
+        .unwrap();
+    let clash = book("2026-12-01 09:15+07", "2026-12-01 09:45+07", "booked")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        clash.as_database_error().unwrap().code().as_deref(),
+        Some("23P01")
+    );
+    book("2026-12-01 09:30+07", "2026-12-01 10:00+07", "booked")
+        .await
+        .expect("back-to-back is fine");
+    book("2026-12-01 09:00+07", "2026-12-01 09:30+07", "cancelled")
+        .await
+        .expect("a cancelled slot does not block");
+}
+
+#[tokio::test]
+async fn two_server_processes_share_the_feed_and_the_live_channel() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "alice", Role::Admin).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let a = TestServer::start(&db).await;
+    let b = TestServer::start(&db).await;
+    let ws = a.enroll(&a.sign_in("alice").await.access_token).await;
+    let ta = a.sign_in("rita").await.access_token;
+    let tb = b.sign_in("rita").await;
+    // Tokens from one process work on the other.
+    assert_eq!(b.get("/v1/me", Some(&ta)).await.0, 200);
+    // Listen on B, push through A.
+    let mut events = b
+        .http
+        .get(format!("{}/v1/sync/events", b.base))
+        .bearer_auth(&tb.access_token)
+        .send()
+        .await
+        .unwrap();
+    let first = String::from_utf8(events.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(first.contains("event: feed"), "{first}");
+    let id = Uuid::now_v7();
+    a.post("/v1/sync/push", Some(&ta), json!({"workstation_id": ws, "mutations": [mutation(rita, id, "patient", "create", None, patient(&mrn("KAB", 1), "Ivanova"))]})).await;
+    let tick = tokio::time::timeout(std::time::Duration::from_secs(5), events.chunk())
+        .await
+        .expect("a tick within 5 s");
+    let tick = String::from_utf8(tick.unwrap().unwrap().to_vec()).unwrap();
+    assert!(tick.contains("event: feed"), "{tick}");
+    let pulled = b
+        .get("/v1/sync/pull?after=0", Some(&tb.access_token))
+        .await
+        .1;
+    assert!(
+        pulled["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["entity_id"] == json!(id))
+    );
+}
