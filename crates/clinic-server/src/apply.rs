@@ -334,23 +334,11 @@ fn validation(errors: Vec<clinic_domain::FieldError>) -> Outcome {
     )
 }
 
-/// The patient record as the feed carries it: the data plus the sync columns.
-pub(crate) fn patient_feed_json(
-    id: Uuid,
-    data: &Value,
-    version: i64,
-    updated_at: DateTime<Utc>,
-    updated_by: Uuid,
-    workstation_id: Uuid,
-) -> Value {
-    let mut obj = data.as_object().cloned().unwrap_or_default();
-    obj.insert("id".into(), json!(id));
-    obj.insert("version".into(), json!(version));
-    obj.insert("updated_at".into(), json!(updated_at));
-    obj.insert("updated_by".into(), json!(updated_by));
-    obj.insert("workstation_id".into(), json!(workstation_id));
-    Value::Object(obj)
-}
+/// SQL for a patient row as the feed and the REST API carry it: the data
+/// plus the sync columns.
+pub(crate) const RECORD_JSON: &str = "data || jsonb_build_object('id', id, 'version', version, \
+     'created_at', created_at, 'created_by', created_by, 'updated_at', updated_at, \
+     'updated_by', updated_by, 'workstation_id', workstation_id)";
 
 async fn create_patient(
     tx: &mut PgConnection,
@@ -364,11 +352,11 @@ async fn create_patient(
         return Ok(validation(errors));
     }
     let data = serde_json::to_value(p).map_err(|_| ApiError::Internal)?;
-    let inserted: Option<(Uuid,)> = sqlx::query_as(
+    let inserted: Option<(Value,)> = sqlx::query_as(&format!(
         "INSERT INTO patients (id, clinic_id, mrn, data, status, merged_into, version, created_at, created_by, \
          updated_at, updated_by, workstation_id) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $7, $8, $9) \
-         ON CONFLICT DO NOTHING RETURNING id",
-    )
+         ON CONFLICT DO NOTHING RETURNING {RECORD_JSON}"
+    ))
     .bind(id)
     .bind(ctx.clinic_id)
     .bind(&p.mrn)
@@ -380,7 +368,7 @@ async fn create_patient(
     .bind(ctx.workstation_id)
     .fetch_optional(&mut *tx)
     .await?;
-    if inserted.is_none() {
+    let Some((record,)) = inserted else {
         let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM patients WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -393,14 +381,8 @@ async fn create_patient(
                 "this patient number is already used in the clinic",
             )
         });
-    }
-    feed.push(
-        "patient",
-        id,
-        1,
-        patient_feed_json(id, &data, 1, ctx.now, ctx.user_id, ctx.workstation_id),
-        mutation_id,
-    );
+    };
+    feed.push("patient", id, 1, record, mutation_id);
     Ok(Outcome::applied())
 }
 
@@ -470,10 +452,10 @@ async fn save_patient(
     let merged_into: Option<Uuid> = data
         .get("merged_into")
         .and_then(|v| serde_json::from_value(v.clone()).ok());
-    sqlx::query(
+    let (record,): (Value,) = sqlx::query_as(&format!(
         "UPDATE patients SET data = $2, status = $3, merged_into = $4, version = $5, updated_at = $6, \
-         updated_by = $7, workstation_id = $8 WHERE id = $1",
-    )
+         updated_by = $7, workstation_id = $8 WHERE id = $1 RETURNING {RECORD_JSON}"
+    ))
     .bind(id)
     .bind(data)
     .bind(status)
@@ -482,15 +464,9 @@ async fn save_patient(
     .bind(ctx.now)
     .bind(ctx.user_id)
     .bind(ctx.workstation_id)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    feed.push(
-        "patient",
-        id,
-        version,
-        patient_feed_json(id, data, version, ctx.now, ctx.user_id, ctx.workstation_id),
-        Some(mutation_id),
-    );
+    feed.push("patient", id, version, record, Some(mutation_id));
     Ok(())
 }
 

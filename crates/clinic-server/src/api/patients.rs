@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::apply::patient_feed_json;
+use crate::apply::RECORD_JSON;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::feed::FeedBatch;
@@ -38,12 +38,6 @@ fn default_limit() -> i64 {
     50
 }
 
-type PatientRow = (Uuid, Value, i64, DateTime<Utc>, Uuid, Uuid);
-
-fn to_json(r: PatientRow) -> Value {
-    patient_feed_json(r.0, &r.1, r.2, r.3, r.4, r.5)
-}
-
 /// `GET /v1/patients?q=&limit=`.
 pub async fn list(
     State(state): State<AppState>,
@@ -54,12 +48,12 @@ pub async fn list(
     let limit = q.limit.clamp(1, 200);
     let term = q.q.unwrap_or_default().trim().to_lowercase();
     let mrn = Mrn::parse(&term).map(|m| m.as_str().to_owned());
-    let rows: Vec<PatientRow> = sqlx::query_as(
-        "SELECT id, data, version, updated_at, updated_by, workstation_id FROM patients \
+    let rows: Vec<(Value,)> = sqlx::query_as(&format!(
+        "SELECT {RECORD_JSON} FROM patients \
          WHERE clinic_id = $1 AND status = 'active' AND ($2 = '' OR mrn = $3 \
            OR lower(data->>'family_name') LIKE $4 OR lower(data->>'given_name') LIKE $4) \
-         ORDER BY data->>'family_name', data->>'given_name', id LIMIT $5",
-    )
+         ORDER BY data->>'family_name', data->>'given_name', id LIMIT $5"
+    ))
     .bind(caller.clinic_id)
     .bind(&term)
     .bind(mrn)
@@ -72,7 +66,7 @@ pub async fn list(
     .bind(limit)
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(rows.into_iter().map(to_json).collect()))
+    Ok(Json(rows.into_iter().map(|r| r.0).collect()))
 }
 
 /// `GET /v1/patients/{id}`.
@@ -82,15 +76,15 @@ pub async fn get(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::ReadDemographics)?;
-    let row: PatientRow = sqlx::query_as(
-        "SELECT id, data, version, updated_at, updated_by, workstation_id FROM patients WHERE id = $1 AND clinic_id = $2",
-    )
+    let (record,): (Value,) = sqlx::query_as(&format!(
+        "SELECT {RECORD_JSON} FROM patients WHERE id = $1 AND clinic_id = $2"
+    ))
     .bind(id)
     .bind(caller.clinic_id)
     .fetch_optional(&state.pool)
     .await?
     .ok_or(ApiError::NotFound("patient"))?;
-    Ok(Json(to_json(row)))
+    Ok(Json(record))
 }
 
 /// `POST /v1/patients`: registers a patient from an integration. The server
@@ -122,10 +116,10 @@ pub async fn create(
     };
     let data = serde_json::to_value(&data).map_err(|_| ApiError::Internal)?;
     let id = Uuid::now_v7();
-    sqlx::query(
+    let (record,): (Value,) = sqlx::query_as(&format!(
         "INSERT INTO patients (id, clinic_id, mrn, data, status, version, created_at, created_by, updated_at, \
-         updated_by, workstation_id) VALUES ($1, $2, $3, $4, 'active', 1, $5, $6, $5, $6, $7)",
-    )
+         updated_by, workstation_id) VALUES ($1, $2, $3, $4, 'active', 1, $5, $6, $5, $6, $7) RETURNING {RECORD_JSON}"
+    ))
     .bind(id)
     .bind(caller.clinic_id)
     .bind(data["mrn"].as_str())
@@ -134,7 +128,7 @@ pub async fn create(
     .bind(caller.user_id)
     // Records made by the server itself carry the nil workstation id.
     .bind(Uuid::nil())
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     crate::audit::record(
         &mut *tx,
@@ -146,7 +140,6 @@ pub async fn create(
         None,
     )
     .await?;
-    let record = patient_feed_json(id, &data, 1, now, caller.user_id, Uuid::nil());
     let mut feed = FeedBatch::default();
     feed.push("patient", id, 1, record.clone(), None);
     feed.publish(&mut tx, caller.clinic_id).await?;
