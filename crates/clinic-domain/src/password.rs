@@ -5,6 +5,10 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
+/// A valid hash of no one's password, checked against when a user name is
+/// unknown so that a wrong name takes as long as a wrong password.
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Z0dQbYpJ3iT3m2QMXsFwkqzHiDnlN9H8gBtA4UdpXsA";
+
 /// Hashes `password` with Argon2id (default parameters) and `salt`, as a
 /// PHC string (`$argon2id$v=19$...`). `None` only if the salt is unusable,
 /// which 16 bytes never are.

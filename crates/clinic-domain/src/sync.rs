@@ -372,6 +372,43 @@ pub struct EnrollResponse {
     pub mrn_prefix: String,
 }
 
+/// What the status bar shows about sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SyncStatus {
+    /// Whether a server is configured for this workstation.
+    pub configured: bool,
+    /// The server's address, when configured.
+    pub server_url: Option<String>,
+    /// Online (the last exchange with the server worked) or offline.
+    pub connection: crate::workstation::ConnectionState,
+    /// Local changes the server has not acknowledged yet.
+    #[ts(type = "number")]
+    pub pending: i64,
+    /// Local changes the server refused; each has a reason to review.
+    #[ts(type = "number")]
+    pub rejected: i64,
+    /// Demographic conflicts waiting for reception.
+    #[ts(type = "number")]
+    pub conflicts: i64,
+    /// When the last pull finished.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// During a long initial sync: the fraction done, 0..1.
+    pub progress: Option<f64>,
+    /// Why sync is stalled or failing, in English (the UI shows `code`).
+    pub problem: Option<SyncProblem>,
+}
+
+/// Why sync cannot go on by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SyncProblem {
+    /// `server_unreachable`, `sign_in_needed`, `keychain_unavailable`, ...
+    pub code: String,
+    /// English details for logs; never patient data.
+    pub message: String,
+}
+
 /// The body of a demographic edit: the fields changed, their values before
 /// the edit (the base of the three-way merge) and after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

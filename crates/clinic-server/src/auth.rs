@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Duration, Utc};
+use clinic_domain::password::DUMMY_HASH;
 use clinic_domain::sync::{ServerUser, TokenResponse};
 use clinic_domain::user::{LOCKOUT_MINUTES, Language, MAX_FAILED_SIGN_INS};
 use clinic_domain::{Permission, Role};
@@ -166,10 +167,6 @@ impl UserRow {
         }
     }
 }
-
-/// A hash to check against when the user does not exist, so that a wrong
-/// user name takes as long as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Z0dQbYpJ3iT3m2QMXsFwkqzHiDnlN9H8gBtA4UdpXsA";
 
 /// Checks a user's password with the lockout rules; on success returns the user.
 pub(crate) async fn check_credentials(

@@ -16,6 +16,8 @@ mod error;
 pub mod feed;
 mod openapi;
 pub mod state;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod users;
 
 use std::sync::Arc;

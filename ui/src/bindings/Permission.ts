@@ -3,4 +3,4 @@
 /**
  * Something a user may be allowed to do.
  */
-export type Permission = "read_demographics" | "write_demographics" | "merge_patients" | "import_patients" | "read_clinical" | "write_clinical" | "read_imaging" | "manage_users" | "read_audit" | "manage_settings";
+export type Permission = "read_demographics" | "write_demographics" | "merge_patients" | "import_patients" | "read_clinical" | "write_clinical" | "record_vitals" | "read_imaging" | "manage_users" | "read_audit" | "manage_settings";

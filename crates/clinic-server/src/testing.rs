@@ -1,0 +1,230 @@
+//! Test support (feature `test-support`): a fresh PostgreSQL database per
+//! test, migrated, with one clinic, and the server serving it on a free
+//! loopback port. Used by this crate's tests and the sync engine's.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::Config;
+use clinic_domain::Role;
+use clinic_domain::sync::TokenResponse;
+use clinic_domain::user::{Language, NewUser};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// The password of every test user.
+pub const PASSWORD: &str = "Correct-Horse-42";
+/// The token secret of test servers.
+pub const SECRET: &str = "test-secret-test-secret-test-secret";
+
+/// A fresh database, migrated, with one clinic (code `central`).
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    /// A pool on it.
+    pub pool: PgPool,
+    /// The clinic `central`.
+    pub clinic_id: Uuid,
+}
+
+fn base_url() -> String {
+    std::env::var("CLINIC_TEST_PG_URL").expect(
+        "CLINIC_TEST_PG_URL is not set: run the server tests with a PostgreSQL, e.g. \
+         `bash scripts/with-pg.sh cargo test -p clinic-server`",
+    )
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    /// Makes the database from `CLINIC_TEST_PG_URL`.
+    pub async fn new() -> TestDb {
+        let base = base_url();
+        let admin = PgPool::connect(&base)
+            .await
+            .expect("connect to the test PostgreSQL");
+        let name = format!(
+            "t_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            Uuid::now_v7().simple()
+        );
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let url = match base.rsplit_once('/') {
+            Some((head, _)) => format!("{head}/{name}"),
+            None => panic!("CLINIC_TEST_PG_URL needs a database path"),
+        };
+        let pool = crate::connect(&url).await.unwrap();
+        crate::migrate(&pool).await.unwrap();
+        let clinic_id = crate::users::create_clinic(&pool, "central", "Central clinic")
+            .await
+            .unwrap();
+        TestDb {
+            url,
+            pool,
+            clinic_id,
+        }
+    }
+
+    /// Creates a user with [`PASSWORD`].
+    pub async fn user(&self, clinic_id: Uuid, username: &str, role: Role) -> Uuid {
+        crate::users::create_user(
+            &self.pool,
+            clinic_id,
+            None,
+            NewUser {
+                username: username.into(),
+                display_name: format!("{username} test"),
+                role,
+                password: PASSWORD.into(),
+                language: Language::En,
+            },
+        )
+        .await
+        .unwrap()
+        .id
+    }
+}
+
+/// A server process's worth of app, serving on a free loopback port.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A client for it.
+    pub http: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestServer {
+    /// Serves `db`.
+    pub async fn start(db: &TestDb) -> TestServer {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Serves `db` with a changed configuration.
+    pub async fn start_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config {
+            database_url: db.url.clone(),
+            listen: "127.0.0.1:0".into(),
+            token_secret: SECRET.into(),
+            access_token_minutes: 15,
+            refresh_token_days: 30,
+            max_body_bytes: 256 * 1024,
+        };
+        tweak(&mut config);
+        let pool = crate::connect(&db.url).await.unwrap();
+        let state = crate::state(pool, config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base,
+            http: reqwest::Client::new(),
+            _shutdown: tx,
+        }
+    }
+
+    /// Signs a user of `central` in.
+    pub async fn sign_in(&self, username: &str) -> TokenResponse {
+        let r = self
+            .post(
+                "/v1/auth/sign-in",
+                None,
+                json!({"clinic": "central", "username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.0, 200, "sign-in of {username}: {}", r.1);
+        serde_json::from_value(r.1).unwrap()
+    }
+
+    /// `GET` with an optional token: (status, JSON body).
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST` JSON with an optional token.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, token, body).await
+    }
+
+    /// Any method with a JSON body: (status, JSON body).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Enrols a workstation with an admin token; returns its id.
+    pub async fn enroll(&self, admin_token: &str) -> Uuid {
+        let id = Uuid::now_v7();
+        let r = self
+            .post(
+                "/v1/workstations",
+                Some(admin_token),
+                json!({"workstation_id": id, "name": "Reception 1", "mrn_prefix": "KAB"}),
+            )
+            .await;
+        assert_eq!(r.0, 200, "{}", r.1);
+        id
+    }
+}
+
+/// A valid patient record as a workstation pushes it.
+pub fn patient(mrn: &str, family: &str) -> Value {
+    json!({
+        "mrn": mrn, "family_name": family, "given_name": "Anna", "middle_name": null,
+        "sex": "female", "birth_date": "1980-03-04", "birth_date_estimated": false,
+        "phones": ["+7 912 345-67-89"], "national_id": null, "address": "Lenina 1",
+        "emergency_contact_name": null, "emergency_contact_phone": null,
+        "allergies": null, "notes": null, "status": "active", "merged_into": null
+    })
+}
+
+/// A valid MRN with prefix `p` and sequence `n`.
+pub fn mrn(p: &str, n: u64) -> String {
+    clinic_domain::mrn::Mrn::new(&clinic_domain::mrn::MrnPrefix::parse(p).unwrap(), n)
+        .as_str()
+        .to_owned()
+}
+
+/// One mutation as the outbox sends it.
+pub fn mutation(
+    user: Uuid,
+    entity_id: Uuid,
+    entity: &str,
+    op: &str,
+    base_version: Option<i64>,
+    payload: Value,
+) -> Value {
+    json!({
+        "mutation_id": Uuid::now_v7(), "client_seq": 1, "entity": entity, "entity_id": entity_id,
+        "op": op, "base_version": base_version, "payload": payload,
+        "created_at": chrono::Utc::now(), "user_id": user
+    })
+}
