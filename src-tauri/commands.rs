@@ -1,6 +1,8 @@
 //! The commands the UI invokes. Each is a thin wrapper: take the managed
 //! workstation, call it, map the error. Roles are checked inside the core.
 
+use std::collections::BTreeMap;
+
 use clinic_domain::audit::{AuditEntry, AuditFilter, AuditVerification, HistoryEntry};
 use clinic_domain::import::ImportReport;
 use clinic_domain::patient::{DuplicateCandidate, Patient, PatientInput, PatientSummary};
@@ -10,12 +12,14 @@ use tauri::{AppHandle, Emitter, State};
 use uuid::Uuid;
 
 use crate::error::CmdResult;
-use crate::state::{AppState, report_ready};
+use crate::startup;
+use crate::state::AppState;
 
-/// The first screen has painted (for the cold-start benchmark).
+/// The UI's first screen (`screen`) has painted; `marks` are the UI's
+/// start-up steps in epoch ms. Only recorded for the cold-start benchmark.
 #[tauri::command]
-pub fn ui_ready() {
-    report_ready();
+pub fn ui_ready(screen: String, marks: Option<BTreeMap<String, f64>>) {
+    startup::report_ready(&screen, &marks.unwrap_or_default());
 }
 
 #[tauri::command]

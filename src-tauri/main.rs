@@ -7,11 +7,14 @@
 
 mod commands;
 mod error;
+mod startup;
 mod state;
 
 use tauri::Manager;
+use tauri::webview::PageLoadEvent;
 
 fn main() {
+    startup::mark("main");
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CLINIC_LOG")
@@ -21,15 +24,21 @@ fn main() {
         .init();
 
     let db_arg = state::db_path_from_args(std::env::args());
-    tauri::Builder::default()
+    let app = tauri::Builder::default()
         .setup(move |app| {
+            startup::mark("setup");
             let path = match db_arg.clone() {
                 Some(p) => p,
                 None => app.path().app_data_dir()?.join("clinic.db"),
             };
             let state = tauri::async_runtime::block_on(state::AppState::open(&path));
+            startup::mark("db_open");
             app.manage(state);
             Ok(())
+        })
+        .on_page_load(|_, payload| match payload.event() {
+            PageLoadEvent::Started => startup::mark("page_load_started"),
+            PageLoadEvent::Finished => startup::mark("page_load_finished"),
         })
         .invoke_handler(tauri::generate_handler![
             commands::ui_ready,
@@ -60,6 +69,8 @@ fn main() {
             commands::demo_load,
             commands::import_patients_csv,
         ])
-        .run(tauri::generate_context!())
+        .build(tauri::generate_context!())
         .expect("the Tauri runtime failed to start");
+    startup::mark("built");
+    app.run(|_, _| {});
 }

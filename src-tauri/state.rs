@@ -1,7 +1,6 @@
 //! The app's managed state: the open workstation, or why it could not open.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clinic_domain::error::ErrorBody;
 use clinic_store::{OpenOptions, Store, Workstation};
@@ -57,19 +56,4 @@ pub fn db_path_from_args(args: impl Iterator<Item = String>) -> Option<PathBuf> 
         }
     }
     std::env::var_os("CLINIC_DB").map(PathBuf::from)
-}
-
-/// For the cold-start benchmark: writes the time the first screen painted
-/// to `CLINIC_READY_FILE`, when set.
-pub fn report_ready() {
-    let Some(file) = std::env::var_os("CLINIC_READY_FILE") else {
-        return;
-    };
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    if let Err(e) = std::fs::write(&file, ms.to_string()) {
-        tracing::warn!(error = %e, "could not write the ready file");
-    }
 }

@@ -29,6 +29,7 @@ describe("App start", () => {
     await waitFor(() => expect(byId("setup-username")).toBeTruthy());
     await waitFor(() => expect(core.called("ui_ready")).toBe(1));
     expect(core.called("current_session")).toBe(0);
+    expect(core.calls.at(-1)?.args.screen).toBe("setup");
   });
 
   it("shows sign-in, then the shell with the user and Offline in the status bar", async () => {

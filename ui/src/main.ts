@@ -1,8 +1,13 @@
 import { mount } from "svelte";
 import App from "./App.svelte";
 import "./styles.css";
+import { mark } from "./lib/startup";
+
+mark("script_start");
 
 const target = document.getElementById("app");
 if (!target) throw new Error("missing #app");
 
-export default mount(App, { target });
+const app = mount(App, { target });
+mark("mounted");
+export default app;

@@ -97,6 +97,13 @@ fn parse_pss_kb(smaps_rollup: &str) -> Option<u64> {
     })
 }
 
+/// CPU time a process has used so far, in ms (`/proc/PID/schedstat`, ns on CPU).
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e6)
+}
+
 /// Short name of a process (`/proc/PID/comm`).
 pub fn comm(pid: u32) -> String {
     fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -119,9 +126,62 @@ pub fn median(samples: &[f64]) -> Option<f64> {
     })
 }
 
+/// What the app wrote to `CLINIC_READY_FILE` (see `src-tauri/startup.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadyReport {
+    /// Epoch ms at which the UI reported its first screen painted.
+    pub ready_ms: f64,
+    /// That screen: `sign_in`, `setup`, `shell` or `error`.
+    pub screen: String,
+    /// Start-up steps (`app.*` from the core, `ui.*` from the webview), epoch ms.
+    pub marks: Vec<(String, f64)>,
+}
+
+/// Parses a complete ready file; `None` while it is absent or incomplete.
+pub fn parse_ready(text: &str) -> Option<ReadyReport> {
+    let mut lines = text.lines();
+    let ready_ms = lines.next()?.trim().parse().ok()?;
+    let mut screen = None;
+    let mut marks = Vec::new();
+    for line in lines {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("screen"), Some(name), None) => screen = Some(name.to_owned()),
+            (Some("mark"), Some(name), Some(ms)) => {
+                if let Ok(ms) = ms.parse() {
+                    marks.push((name.to_owned(), ms));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(ReadyReport {
+        ready_ms,
+        screen: screen?,
+        marks,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_ready_file() {
+        let text = "1700000001000\nscreen sign_in\nmark app.main 1700000000050.5\nmark ui.mounted 1700000000900.0\n";
+        let report = parse_ready(text).unwrap();
+        assert_eq!(report.ready_ms, 1_700_000_001_000.0);
+        assert_eq!(report.screen, "sign_in");
+        assert_eq!(
+            report.marks,
+            vec![
+                ("app.main".to_owned(), 1_700_000_000_050.5),
+                ("ui.mounted".to_owned(), 1_700_000_000_900.0)
+            ]
+        );
+        assert_eq!(parse_ready(""), None);
+        assert_eq!(parse_ready("1700000001000\n"), None);
+    }
 
     #[test]
     fn parses_pss_line() {
@@ -138,9 +198,10 @@ mod tests {
     }
 
     #[test]
-    fn own_process_tree_and_pss() {
+    fn own_process_tree_pss_and_cpu() {
         let me = std::process::id();
         assert_eq!(process_tree(me)[0], me);
         assert!(pss_kb(me).is_some_and(|kb| kb > 0));
+        assert!(cpu_ms(me).is_some_and(|ms| ms > 0.0));
     }
 }

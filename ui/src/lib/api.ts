@@ -99,7 +99,9 @@ export const api = {
   onImportProgress: (fn: (p: ImportProgress) => void): Promise<UnlistenFn> =>
     listen<ImportProgress>("import-progress", (e) => fn(e.payload)),
 
-  uiReady: () => call<null>("ui_ready"),
+  /** The first screen has painted (for the cold-start benchmark). */
+  uiReady: (screen: "sign_in" | "setup" | "shell" | "error", marks: Record<string, number>) =>
+    call<null>("ui_ready", { screen, marks }),
 };
 
 /** An empty PatientInput (every key present, as the core expects). */
