@@ -1,6 +1,7 @@
 //! The clinic workstation app: a thin Tauri shell over `clinic-store`.
 //!
-//! `main` opens the database, manages one [`state::AppState`] and lists the
+//! `main` manages one [`state::AppState`] (the database opens in the
+//! background while the window starts) and lists the
 //! commands; each command in [`commands`] is a few lines that call the
 //! store's [`clinic_store::Workstation`], which checks roles and does the work.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -31,9 +32,19 @@ fn main() {
                 Some(p) => p,
                 None => app.path().app_data_dir()?.join("clinic.db"),
             };
-            let state = tauri::async_runtime::block_on(state::AppState::open(&path));
-            startup::mark("db_open");
-            app.manage(state);
+            // Not awaited: the window and WebKit start meanwhile, and the
+            // UI's first command waits for the opening (or its error).
+            app.manage(state::AppState::new(path));
+            state::AppState::open_in_background(app.handle());
+            // The window is created hidden and the UI shows it once its
+            // first screen is rendered (`ui_show`); should the UI never
+            // get that far, show it anyway.
+            if let Some(window) = app.get_webview_window("main") {
+                tauri::async_runtime::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    commands::show_window(&window);
+                });
+            }
             Ok(())
         })
         .on_page_load(|_, payload| match payload.event() {
@@ -41,6 +52,7 @@ fn main() {
             PageLoadEvent::Finished => startup::mark("page_load_finished"),
         })
         .invoke_handler(tauri::generate_handler![
+            commands::ui_show,
             commands::ui_ready,
             commands::workstation_info,
             commands::setup_admin,

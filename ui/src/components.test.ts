@@ -20,15 +20,19 @@ beforeEach(() => {
 afterEach(() => clearMocks());
 
 describe("App start", () => {
-  it("shows the setup screen on a first start and signals ui_ready once", async () => {
+  it("shows the setup screen on a first start, then the window, and signals ui_ready once", async () => {
     const core = fakeCore({
       workstation_info: () => info({ needs_setup: true, is_empty: true }),
+      ui_show: () => null,
       ui_ready: () => null,
     });
     render(App);
     await waitFor(() => expect(byId("setup-username")).toBeTruthy());
     await waitFor(() => expect(core.called("ui_ready")).toBe(1));
     expect(core.called("current_session")).toBe(0);
+    // The hidden window is shown before the painted screen is reported.
+    const order = core.calls.map((c) => c.cmd).filter((c) => c.startsWith("ui_"));
+    expect(order).toEqual(["ui_show", "ui_ready"]);
     expect(core.calls.at(-1)?.args.screen).toBe("setup");
   });
 
@@ -36,6 +40,7 @@ describe("App start", () => {
     fakeCore({
       workstation_info: () => info(),
       current_session: () => null,
+      ui_show: () => null,
       ui_ready: () => null,
       sign_in: (a) => (a.username === "anna" && a.password === "Teal-Lantern-48" ? session("reception") : reject("invalid_credentials")),
     });
@@ -56,6 +61,7 @@ describe("App start", () => {
     fakeCore({
       workstation_info: () => info(),
       current_session: () => session("reception"),
+      ui_show: () => null,
       ui_ready: () => null,
       patient_search: () => reject("session_locked"),
       activity: () => null,

@@ -99,6 +99,8 @@ export const api = {
   onImportProgress: (fn: (p: ImportProgress) => void): Promise<UnlistenFn> =>
     listen<ImportProgress>("import-progress", (e) => fn(e.payload)),
 
+  /** The first screen is rendered: show the window (created hidden). */
+  uiShow: () => call<null>("ui_show"),
   /** The first screen has painted (for the cold-start benchmark). */
   uiReady: (screen: "sign_in" | "setup" | "shell" | "error", marks: Record<string, number>) =>
     call<null>("ui_ready", { screen, marks }),
