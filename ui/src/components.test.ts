@@ -49,7 +49,8 @@ describe("App start", () => {
     await type("signin-username", "anna");
     await type("signin-password", "Teal-Lantern-48");
     await fireEvent.click(byId("signin-submit"));
-    await waitFor(() => byId("statusbar"));
+    // The signed-in screens are a lazily loaded chunk (compiled on first use here).
+    await waitFor(() => byId("statusbar"), { timeout: 5000 });
     expect(byId("statusbar-user").textContent).toContain("Test reception");
     expect(byId("statusbar-user").textContent).toContain("Reception");
     expect(byId("statusbar-connection").textContent).toContain("Offline");
@@ -67,7 +68,7 @@ describe("App start", () => {
       activity: () => null,
     });
     render(App);
-    await waitFor(() => byId("patient-search"));
+    await waitFor(() => byId("patient-search"), { timeout: 5000 });
     await type("patient-search", "Ivan");
     await waitFor(() => byId("lock-screen"), { timeout: 2000 });
     expect(byId("lock-password")).toBeTruthy();
