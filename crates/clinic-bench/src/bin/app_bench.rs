@@ -243,17 +243,27 @@ fn run() -> Result<(), String> {
         return Err(format!("no DISPLAY: run inside xvfb-run\n{USAGE}"));
     }
     eprintln!(
-        "app_bench: {} ({} runs, {} s idle)",
+        "app_bench: {} ({} runs, {} s idle); load average {}",
         binary.display(),
         options.runs,
-        options.idle.as_secs()
+        options.idle.as_secs(),
+        load_average()
     );
 
     let template_dir = scratch_dir("template")?;
     let template = prepare_database(&template_dir);
     let result = template.and_then(|template| measure(&options, &binary, &template));
     let _ = fs::remove_dir_all(&template_dir);
+    // Other work on the machine stretches every step; say how much there was.
+    eprintln!("app_bench: load average after the runs {}", load_average());
     result
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 fn measure(options: &Options, binary: &Path, template: &Path) -> Result<(), String> {
