@@ -26,8 +26,13 @@ pub fn fold(s: &str) -> String {
 }
 
 /// Whether `c` belongs inside a name token (letters, digits, Thai marks).
+/// The common scripts are checked by range first: the general Unicode
+/// letter lookup is slow for Thai and Cyrillic.
 fn is_token_char(c: char) -> bool {
-    c.is_alphanumeric() || ('\u{0E00}'..='\u{0E7F}').contains(&c)
+    c.is_ascii_alphanumeric()
+        || ('\u{0E00}'..='\u{0E7F}').contains(&c)
+        || ('\u{0430}'..='\u{044F}').contains(&c)
+        || (!c.is_ascii() && c.is_alphanumeric())
 }
 
 /// Splits folded text into tokens on anything that is not a letter or digit.
@@ -135,10 +140,31 @@ pub fn skeleton(folded_token: &str) -> Option<String> {
 /// for Thai, the folded forms) of the family and given name tokens, sorted so
 /// that word order does not matter.
 pub fn name_key(family: &str, given: &str) -> String {
-    let mut parts: Vec<String> = folded_tokens(family)
+    name_key_of_parts(&name_parts(family), &name_parts(given))
+}
+
+/// A name's folded tokens, each with its [`skeleton`]: what both the search
+/// index and [`name_key`] are made of, so a caller that needs both folds
+/// the name once.
+pub fn name_parts(name: &str) -> Vec<(String, Option<String>)> {
+    folded_tokens(name)
         .into_iter()
-        .chain(folded_tokens(given))
-        .map(|t| skeleton(&t).unwrap_or(t))
+        .map(|t| {
+            let sk = skeleton(&t);
+            (t, sk)
+        })
+        .collect()
+}
+
+/// [`name_key`] from the family and given names' [`name_parts`].
+pub fn name_key_of_parts(
+    family: &[(String, Option<String>)],
+    given: &[(String, Option<String>)],
+) -> String {
+    let mut parts: Vec<&str> = family
+        .iter()
+        .chain(given)
+        .map(|(t, sk)| sk.as_deref().unwrap_or(t))
         .collect();
     parts.sort_unstable();
     parts.join(" ")
@@ -188,6 +214,14 @@ pub fn has_control_chars(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_chars_by_range_agree_with_unicode_letters() {
+        for c in (0..0x3000).filter_map(char::from_u32) {
+            let slow = c.is_alphanumeric() || ('\u{0E00}'..='\u{0E7F}').contains(&c);
+            assert_eq!(is_token_char(c), slow, "{c:?}");
+        }
+    }
 
     #[test]
     fn fold_ignores_case_yo_and_diacritics() {
