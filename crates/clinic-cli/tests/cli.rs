@@ -265,15 +265,15 @@ async fn audit_verify_detects_tampering() {
     let (_dir, db) = imported();
     let r = clinic(&db, &["audit", "verify"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    // Workstation init, 5 patients, the import summary.
-    assert_eq!(r.stdout.trim(), "audit chain intact: 7 entries");
+    // Workstation init, the import's one mutation (all 5 patients), its summary.
+    assert_eq!(r.stdout.trim(), "audit chain intact: 3 entries");
 
     let pool = raw(&db).await;
     sqlx::query("DROP TRIGGER audit_log_no_update")
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3")
+    sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 2")
         .execute(&pool)
         .await
         .unwrap();
@@ -282,7 +282,7 @@ async fn audit_verify_detects_tampering() {
     let r = clinic(&db, &["audit", "verify"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(
-        r.stdout.starts_with("audit chain BROKEN at entry 3: "),
+        r.stdout.starts_with("audit chain BROKEN at entry 2: "),
         "{}",
         r.stdout
     );

@@ -9,6 +9,7 @@ use clinic_domain::patient::{
     DuplicateCandidate, DuplicateReason, Patient, PatientFields, PatientStatus, PatientSummary, Sex,
 };
 use clinic_domain::{mrn, phone, text};
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -92,6 +93,47 @@ impl PatientRow {
             updated_by: w.actor_ref(),
             version: 1,
             workstation_id: w.workstation_id().to_string(),
+        }
+    }
+
+    /// [`PatientRow::from_fields`] taking the fields by value (the phones
+    /// apart) and the name key made already, for bulk import: no string is
+    /// copied, and no name folded, that need not be.
+    fn from_owned_fields(
+        w: &WriteTx<'_>,
+        id: Uuid,
+        mrn: &mrn::Mrn,
+        f: PatientFields,
+        phones: &[String],
+        name_key: String,
+    ) -> PatientRow {
+        let bk = w.bookkeeping();
+        PatientRow {
+            id: id.to_string(),
+            mrn: mrn.as_str().to_owned(),
+            mrn_compact: mrn::compact(mrn.as_str()),
+            name_key,
+            family_name: f.family_name,
+            given_name: f.given_name,
+            middle_name: f.middle_name,
+            sex: f.sex.as_str().to_owned(),
+            birth_date: f.birth_date.to_string(),
+            birth_date_estimated: f.birth_date_estimated,
+            phones: serde_json::to_string(phones).expect("strings serialize"),
+            national_id: f.national_id,
+            address: f.address,
+            emergency_contact_name: f.emergency_contact_name,
+            emergency_contact_phone: f.emergency_contact_phone,
+            allergies: f.allergies,
+            notes: f.notes,
+            status: "active".to_owned(),
+            merged_into: None,
+            created_at: bk.now.clone(),
+            created_by: bk.actor.clone(),
+            updated_at: bk.now.clone(),
+            updated_by: bk.actor.clone(),
+            version: 1,
+            workstation_id: bk.workstation_id.clone(),
         }
     }
 
@@ -209,27 +251,152 @@ impl PatientRow {
 
     /// The search tokens and typo vocabulary this record contributes.
     fn index_into(&self, tokens: &mut Vec<(String, String)>, vocab: &mut Vec<String>) {
+        let middle = self
+            .middle_name
+            .as_deref()
+            .map(text::name_parts)
+            .unwrap_or_default();
         let names = [
-            Some(&self.family_name),
-            Some(&self.given_name),
-            self.middle_name.as_ref(),
+            &text::name_parts(&self.family_name)[..],
+            &text::name_parts(&self.given_name)[..],
+            &middle[..],
         ];
-        for name in names.into_iter().flatten() {
-            for t in text::folded_tokens(name) {
-                if let Some(sk) = text::skeleton(&t) {
-                    let sk = format!("s:{sk}");
-                    vocab.push(sk.clone());
-                    tokens.push((sk, self.id.clone()));
-                }
-                let t = format!("n:{t}");
-                vocab.push(t.clone());
-                tokens.push((t, self.id.clone()));
+        self.index_parts(names, &self.phone_list(), tokens, vocab);
+    }
+
+    /// [`PatientRow::index_into`] with the phone list and the names'
+    /// [`text::name_parts`] at hand.
+    fn index_parts(
+        &self,
+        names: [&[(String, Option<String>)]; 3],
+        phones: &[String],
+        tokens: &mut Vec<(String, String)>,
+        vocab: &mut Vec<String>,
+    ) {
+        for (t, sk) in names.into_iter().flatten() {
+            if let Some(sk) = sk {
+                let sk = format!("s:{sk}");
+                vocab.push(sk.clone());
+                tokens.push((sk, self.id.clone()));
             }
+            let t = format!("n:{t}");
+            vocab.push(t.clone());
+            tokens.push((t, self.id.clone()));
         }
-        for p in self.phone_list() {
-            tokens.push((format!("p:{}", phone::reversed_digits(&p)), self.id.clone()));
+        for p in phones {
+            tokens.push((format!("p:{}", phone::reversed_digits(p)), self.id.clone()));
         }
     }
+}
+
+/// One patient in an import batch's audit `after` and outbox payload: the
+/// fields of [`PatientRow::snapshot`] plus the id. Empty optional fields are
+/// left out (and `merged_into`, never set on a new record): a missing field
+/// reads as null to the history's diff and to the server alike, and a batch
+/// is a third smaller without them.
+#[derive(Serialize)]
+struct ImportItem<'a> {
+    id: &'a str,
+    mrn: &'a str,
+    family_name: &'a str,
+    given_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    middle_name: Option<&'a str>,
+    sex: &'a str,
+    birth_date: &'a str,
+    birth_date_estimated: bool,
+    phones: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    national_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emergency_contact_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emergency_contact_phone: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allergies: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notes: Option<&'a str>,
+    status: &'a str,
+    version: i64,
+}
+
+impl<'a> ImportItem<'a> {
+    fn of(row: &'a PatientRow, phones: &'a [String]) -> Self {
+        ImportItem {
+            id: &row.id,
+            mrn: &row.mrn,
+            family_name: &row.family_name,
+            given_name: &row.given_name,
+            middle_name: row.middle_name.as_deref(),
+            sex: &row.sex,
+            birth_date: &row.birth_date,
+            birth_date_estimated: row.birth_date_estimated,
+            phones,
+            national_id: row.national_id.as_deref(),
+            address: row.address.as_deref(),
+            emergency_contact_name: row.emergency_contact_name.as_deref(),
+            emergency_contact_phone: row.emergency_contact_phone.as_deref(),
+            allergies: row.allergies.as_deref(),
+            notes: row.notes.as_deref(),
+            status: &row.status,
+            version: row.version,
+        }
+    }
+}
+
+/// Write-path step: a batch of imported patients. Each gets the next MRN,
+/// its row and search index, and a link to the batch's one audit entry. That
+/// entry's `after`, which is also the outbox payload (op `import`), is
+/// `{"import_run": …, "patients": [{"id": …, …}, …]}` in MRN order.
+pub(crate) async fn import(
+    w: &mut WriteTx<'_>,
+    run_id: Uuid,
+    patients: Vec<(Uuid, PatientFields)>,
+) -> Result<Committed> {
+    let seq = w.next_audit_seq();
+    let mut json = Vec::with_capacity(64 + patients.len() * 400);
+    json.extend_from_slice(b"{\"import_run\":\"");
+    json.extend_from_slice(run_id.to_string().as_bytes());
+    json.extend_from_slice(b"\",\"patients\":[");
+    w.patients.reserve(patients.len());
+    w.links.reserve(patients.len());
+    for (item, (id, mut fields)) in patients.into_iter().enumerate() {
+        let mrn = w.next_mrn().await?;
+        let phones = std::mem::take(&mut fields.phones);
+        let family = text::name_parts(&fields.family_name);
+        let given = text::name_parts(&fields.given_name);
+        let middle = fields
+            .middle_name
+            .as_deref()
+            .map(text::name_parts)
+            .unwrap_or_default();
+        let name_key = text::name_key_of_parts(&family, &given);
+        let row = PatientRow::from_owned_fields(w, id, &mrn, fields, &phones, name_key);
+        if item > 0 {
+            json.push(b',');
+        }
+        serde_json::to_writer(&mut json, &ImportItem::of(&row, &phones))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        row.index_parts(
+            [&family, &given, &middle],
+            &phones,
+            &mut w.tokens,
+            &mut w.vocab,
+        );
+        w.links.push((row.id.clone(), seq, item as i64));
+        w.patients.push(row);
+    }
+    json.extend_from_slice(b"]}");
+    let json = String::from_utf8(json).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mutation_id = w.outbox_text("patient", run_id, "import", None, json.clone());
+    let done = w.audit_text(AuditAction::Import, "patient", None, None, Some(json))?;
+    debug_assert_eq!(done.audit_seq, seq);
+    Ok(Committed {
+        mutation_id: Some(mutation_id),
+        ..done
+    })
 }
 
 /// Write-path step: insert a new patient with the next MRN.
@@ -449,29 +616,55 @@ impl Store {
         Ok(rows)
     }
 
-    /// Every change to a patient's record, oldest first.
+    /// Every change to a patient's record, oldest first: the entries about
+    /// it, and the import batches that created it (through `audit_link`),
+    /// each with this patient's values from the batch.
     pub async fn patient_history(&self, id: Uuid) -> Result<Vec<HistoryEntry>> {
-        let rows: Vec<sql::AuditRow> = sqlx::query_as(
-            "SELECT * FROM audit_log WHERE entity = 'patient' AND entity_id = ? AND action != 'view' ORDER BY seq",
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            at: String,
+            user_name: String,
+            action: String,
+            before: Option<String>,
+            after: Option<String>,
+            linked: bool,
+        }
+        let id = id.to_string();
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, at, user_name, action, before, after, 0 AS linked FROM audit_log \
+             WHERE entity = 'patient' AND entity_id = ?1 AND action != 'view' \
+             UNION ALL \
+             SELECT a.seq, a.at, a.user_name, a.action, NULL, a.after -> '$.patients' -> l.item, 1 \
+             FROM audit_link l JOIN audit_log a ON a.seq = l.seq WHERE l.entity_id = ?1 \
+             ORDER BY seq",
         )
-        .bind(id.to_string())
+        .bind(&id)
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let parse = |s: &Option<String>| {
-                    s.as_deref()
-                        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-                };
-                let (before, after) = (parse(&r.before), parse(&r.after));
-                Ok(HistoryEntry {
-                    at: parse_ts(&r.at)?,
-                    user_name: r.user_name,
-                    action: AuditAction::parse(&r.action).ok_or_else(|| bad("audit action"))?,
-                    changes: diff_fields(before.as_ref(), after.as_ref()),
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let parse = |s: &Option<String>| {
+                s.as_deref()
+                    .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            };
+            let (before, mut after) = (parse(&r.before), parse(&r.after));
+            if r.linked {
+                // A batch entry: this patient's item, which names its id.
+                match after.as_mut().and_then(Value::as_object_mut) {
+                    Some(item) if item.get("id").and_then(Value::as_str) == Some(id.as_str()) => {
+                        item.remove("id");
+                    }
+                    _ => continue,
+                }
+            }
+            out.push(HistoryEntry {
+                at: parse_ts(&r.at)?,
+                user_name: r.user_name,
+                action: AuditAction::parse(&r.action).ok_or_else(|| bad("audit action"))?,
+                changes: diff_fields(before.as_ref(), after.as_ref()),
+            });
+        }
+        Ok(out)
     }
 
     /// Active patients who may be the person described by `fields`: same

@@ -1,7 +1,7 @@
 //! Row types and the multi-row inserts the write path flushes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::Result;
 use crate::patients::PatientRow;
@@ -55,29 +55,36 @@ pub(crate) struct OutboxRow {
 /// Runs `INSERT … VALUES (…), (…)` over `rows` in chunks that fit SQLite's
 /// parameter limit. `head` names the table and columns; `bind` pushes one
 /// row's values in that order.
+///
+/// A chunk is either the largest that fits or a power of two, so that a
+/// connection sees few distinct statements and reuses their prepared form
+/// from its statement cache; compiling a statement of thousands of rows for
+/// every odd-sized remainder cost more than running it.
 async fn insert_many<T>(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     head: &'static str,
     columns: usize,
     rows: Vec<T>,
     bind: impl Fn(&mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>, T) + Copy,
 ) -> Result<()> {
-    let per_chunk = (MAX_PARAMS / columns).max(1);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
+    let max_chunk = (MAX_PARAMS / columns).max(1);
+    let mut left = rows.len();
+    let mut rows = rows.into_iter();
+    while left > 0 {
+        let chunk = if left >= max_chunk {
+            max_chunk
+        } else {
+            1 << left.ilog2()
+        };
+        left -= chunk;
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(head);
-        qb.push_values(rows.by_ref().take(per_chunk), |mut b, row| {
-            bind(&mut b, row)
-        });
-        qb.build().execute(&mut **tx).await?;
+        qb.push_values(rows.by_ref().take(chunk), |mut b, row| bind(&mut b, row));
+        qb.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-pub(crate) async fn insert_audit(
-    tx: &mut Transaction<'static, Sqlite>,
-    rows: Vec<AuditRow>,
-) -> Result<()> {
+pub(crate) async fn insert_audit(tx: &mut SqliteConnection, rows: Vec<AuditRow>) -> Result<()> {
     insert_many(
         tx,
         "INSERT INTO audit_log (seq, at, user_id, user_name, workstation_id, action, entity, entity_id, before, after, prev_hash, hash) ",
@@ -101,10 +108,7 @@ pub(crate) async fn insert_audit(
     .await
 }
 
-pub(crate) async fn insert_outbox(
-    tx: &mut Transaction<'static, Sqlite>,
-    rows: Vec<OutboxRow>,
-) -> Result<()> {
+pub(crate) async fn insert_outbox(tx: &mut SqliteConnection, rows: Vec<OutboxRow>) -> Result<()> {
     insert_many(
         tx,
         "INSERT INTO outbox (mutation_id, entity, entity_id, op, base_version, payload, created_at, user_id) ",
@@ -124,10 +128,30 @@ pub(crate) async fn insert_outbox(
     .await
 }
 
-pub(crate) async fn insert_tokens(
-    tx: &mut Transaction<'static, Sqlite>,
-    rows: Vec<(String, String)>,
+pub(crate) async fn insert_links(
+    tx: &mut SqliteConnection,
+    rows: Vec<(String, i64, i64)>,
 ) -> Result<()> {
+    insert_many(
+        tx,
+        "INSERT INTO audit_link (entity_id, seq, item) ",
+        3,
+        rows,
+        |b, (id, seq, item)| {
+            b.push_bind(id).push_bind(seq).push_bind(item);
+        },
+    )
+    .await
+}
+
+pub(crate) async fn insert_tokens(
+    tx: &mut SqliteConnection,
+    mut rows: Vec<(String, String)>,
+) -> Result<()> {
+    // In key order, the B-tree inserts walk the index instead of jumping
+    // around it; a patient's repeated token is written once.
+    rows.sort_unstable();
+    rows.dedup();
     insert_many(
         tx,
         "INSERT OR IGNORE INTO search_token (token, patient_id) ",
@@ -140,12 +164,13 @@ pub(crate) async fn insert_tokens(
     .await
 }
 
-pub(crate) async fn insert_vocab(
-    tx: &mut Transaction<'static, Sqlite>,
-    mut rows: Vec<String>,
-) -> Result<()> {
-    rows.sort_unstable();
-    rows.dedup();
+pub(crate) async fn insert_vocab(tx: &mut SqliteConnection, rows: Vec<String>) -> Result<()> {
+    // Thousands of name tokens, few distinct ones.
+    let rows: Vec<String> = rows
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     insert_many(
         tx,
         "INSERT OR IGNORE INTO search_vocab (token) ",
@@ -159,7 +184,7 @@ pub(crate) async fn insert_vocab(
 }
 
 pub(crate) async fn insert_patients(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     rows: Vec<PatientRow>,
 ) -> Result<()> {
     insert_many(

@@ -19,7 +19,7 @@ use clinic_domain::user::Language;
 use clinic_domain::{Permission, Role};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::patients::{self, PatientRow};
@@ -167,7 +167,17 @@ pub enum Mutation {
         /// The department.
         department_id: Option<Uuid>,
     },
-    /// A bulk import finished (audit only; each row has its own entries).
+    /// Register a batch of imported patients as one change: their rows and
+    /// search index, one audit entry and one outbox entry (op `import`)
+    /// that carry every row's values, and a link from each patient to that
+    /// audit entry for its history. MRNs are assigned here, in order.
+    PatientImport {
+        /// The import run the batch belongs to (the same for all its batches).
+        run_id: Uuid,
+        /// The new patients' ids and validated fields.
+        patients: Vec<(Uuid, PatientFields)>,
+    },
+    /// A bulk import finished (audit only; the rows are in its batches' entries).
     ImportRun {
         /// What the import did, without patient data.
         summary: Value,
@@ -191,7 +201,7 @@ impl Mutation {
             | UserSetDisabled { .. }
             | UserSetDepartment { .. }
             | DepartmentCreate { .. } => Some(Permission::ManageUsers),
-            ImportRun { .. } => Some(Permission::ImportPatients),
+            PatientImport { .. } | ImportRun { .. } => Some(Permission::ImportPatients),
         }
     }
 }
@@ -219,13 +229,27 @@ impl Store {
         actor: &Actor,
         mutations: Vec<Mutation>,
     ) -> Result<Vec<Committed>> {
+        let mut conn = self.pool().acquire().await?;
+        self.commit_batch_on(&mut conn, actor, mutations).await
+    }
+
+    /// [`Store::commit_batch`] on a connection the caller holds. A bulk
+    /// import keeps one connection for all its batches, so SQLite's page
+    /// cache stays warm from one batch to the next instead of being
+    /// reloaded on whichever pooled connection comes next.
+    pub(crate) async fn commit_batch_on(
+        &self,
+        conn: &mut SqliteConnection,
+        actor: &Actor,
+        mutations: Vec<Mutation>,
+    ) -> Result<Vec<Committed>> {
         for m in &mutations {
             if let Some(p) = m.permission() {
                 actor.require(p)?;
             }
         }
         let _writer = self.write_lock.lock().await;
-        let tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let mut w = WriteTx::start(tx, self, actor).await?;
         let mut out = Vec::with_capacity(mutations.len());
         for m in mutations {
@@ -238,7 +262,7 @@ impl Store {
 
 /// An open write transaction with its pending multi-row inserts.
 pub(crate) struct WriteTx<'a> {
-    pub(crate) tx: Transaction<'static, Sqlite>,
+    pub(crate) tx: Transaction<'a, Sqlite>,
     store: &'a Store,
     actor: &'a Actor,
     pub(crate) now: DateTime<Utc>,
@@ -249,9 +273,23 @@ pub(crate) struct WriteTx<'a> {
     pub(crate) patients: Vec<PatientRow>,
     pub(crate) tokens: Vec<(String, String)>,
     pub(crate) vocab: Vec<String>,
+    /// `audit_link` rows: (entity id, audit seq, item).
+    pub(crate) links: Vec<(String, i64, i64)>,
+    /// The sync columns every row this transaction writes shares.
+    bookkeeping: Bookkeeping,
     /// The MRN prefix and next sequence number, read once per transaction
     /// and written back on flush, so bulk registration needs no per-row update.
     pub(crate) mrn_counter: Option<MrnCounter>,
+}
+
+/// The sync column values of one transaction, as stored.
+pub(crate) struct Bookkeeping {
+    /// `created_at`/`updated_at`.
+    pub now: String,
+    /// `created_by`/`updated_by` (see [`WriteTx::actor_ref`]).
+    pub actor: String,
+    /// `workstation_id`.
+    pub workstation_id: String,
 }
 
 /// The workstation's MRN sequence within one transaction.
@@ -267,7 +305,7 @@ pub(crate) const GENESIS_HASH: &str =
 
 impl<'a> WriteTx<'a> {
     async fn start(
-        mut tx: Transaction<'static, Sqlite>,
+        mut tx: Transaction<'a, Sqlite>,
         store: &'a Store,
         actor: &'a Actor,
     ) -> Result<Self> {
@@ -276,11 +314,21 @@ impl<'a> WriteTx<'a> {
                 .fetch_optional(&mut *tx)
                 .await?;
         let (last_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let now = store.now();
+        let bookkeeping = Bookkeeping {
+            now: sql::ts(now),
+            actor: match actor.user_id {
+                Some(id) => id.to_string(),
+                None => actor.name.clone(),
+            },
+            workstation_id: store.workstation_id().to_string(),
+        };
         Ok(Self {
             tx,
             store,
             actor,
-            now: store.now(),
+            now,
+            bookkeeping,
             next_audit_seq: last_seq + 1,
             prev_hash,
             audit: Vec::new(),
@@ -288,6 +336,7 @@ impl<'a> WriteTx<'a> {
             patients: Vec::new(),
             tokens: Vec::new(),
             vocab: Vec::new(),
+            links: Vec::new(),
             mrn_counter: None,
         })
     }
@@ -302,10 +351,12 @@ impl<'a> WriteTx<'a> {
 
     /// The actor as stored in `created_by`/`updated_by` columns.
     pub(crate) fn actor_ref(&self) -> String {
-        match self.actor.user_id {
-            Some(id) => id.to_string(),
-            None => self.actor.name.clone(),
-        }
+        self.bookkeeping.actor.clone()
+    }
+
+    /// The sync column values of this transaction.
+    pub(crate) fn bookkeeping(&self) -> &Bookkeeping {
+        &self.bookkeeping
     }
 
     async fn apply(&mut self, m: Mutation) -> Result<Committed> {
@@ -337,6 +388,7 @@ impl<'a> WriteTx<'a> {
                 idle_lock_minutes,
             } => crate::users::update_workstation(self, name, idle_lock_minutes).await,
             PatientCreate { id, fields } => patients::create(self, id, fields).await,
+            PatientImport { run_id, patients } => patients::import(self, run_id, patients).await,
             PatientUpdate {
                 id,
                 base_version,
@@ -412,6 +464,29 @@ impl<'a> WriteTx<'a> {
         before: Option<Value>,
         after: Option<Value>,
     ) -> Result<Committed> {
+        self.audit_text(
+            action,
+            entity,
+            entity_id,
+            before.map(|v| v.to_string()),
+            after.map(|v| v.to_string()),
+        )
+    }
+
+    /// The sequence number the next audit entry of this transaction gets.
+    pub(crate) fn next_audit_seq(&self) -> i64 {
+        self.next_audit_seq
+    }
+
+    /// [`WriteTx::audit`] with the before and after values already as JSON text.
+    pub(crate) fn audit_text(
+        &mut self,
+        action: AuditAction,
+        entity: &str,
+        entity_id: Option<Uuid>,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Result<Committed> {
         let row = AuditRow {
             seq: self.next_audit_seq,
             at: sql::ts(self.now),
@@ -421,8 +496,8 @@ impl<'a> WriteTx<'a> {
             action: action.as_str().to_owned(),
             entity: entity.to_owned(),
             entity_id: entity_id.map(|u| u.to_string()),
-            before: before.map(|v| v.to_string()),
-            after: after.map(|v| v.to_string()),
+            before,
+            after,
             prev_hash: std::mem::take(&mut self.prev_hash),
             hash: String::new(),
         };
@@ -445,6 +520,18 @@ impl<'a> WriteTx<'a> {
         base_version: Option<i64>,
         payload: &Value,
     ) -> Uuid {
+        self.outbox_text(entity, entity_id, op, base_version, payload.to_string())
+    }
+
+    /// [`WriteTx::outbox`] with the payload already as JSON text.
+    pub(crate) fn outbox_text(
+        &mut self,
+        entity: &str,
+        entity_id: Uuid,
+        op: &str,
+        base_version: Option<i64>,
+        payload: String,
+    ) -> Uuid {
         let mutation_id = Uuid::now_v7();
         self.outbox.push(OutboxRow {
             mutation_id: mutation_id.to_string(),
@@ -452,7 +539,7 @@ impl<'a> WriteTx<'a> {
             entity_id: entity_id.to_string(),
             op: op.to_owned(),
             base_version,
-            payload: payload.to_string(),
+            payload,
             created_at: sql::ts(self.now),
             user_id: self.actor.user_id.map(|u| u.to_string()),
         });
@@ -494,6 +581,7 @@ impl<'a> WriteTx<'a> {
         sql::insert_tokens(&mut self.tx, std::mem::take(&mut self.tokens)).await?;
         sql::insert_vocab(&mut self.tx, std::mem::take(&mut self.vocab)).await?;
         sql::insert_audit(&mut self.tx, std::mem::take(&mut self.audit)).await?;
+        sql::insert_links(&mut self.tx, std::mem::take(&mut self.links)).await?;
         sql::insert_outbox(&mut self.tx, std::mem::take(&mut self.outbox)).await?;
         Ok(())
     }

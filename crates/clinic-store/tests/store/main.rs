@@ -2,6 +2,7 @@
 
 mod access;
 mod audit;
+mod import;
 mod open;
 mod patients;
 mod search;
