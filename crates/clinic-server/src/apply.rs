@@ -2,7 +2,9 @@
 //!
 //! A push is one PostgreSQL transaction; each mutation runs under its own
 //! savepoint, so a rejected mutation rolls back alone and the ones after it
-//! still apply. Every mutation id gets exactly one stored outcome; a replayed
+//! still apply; the records it would have changed go to the feed again, so
+//! the workstation that shows the refused change locally gets the server's
+//! version back. Every mutation id gets exactly one stored outcome; a replayed
 //! push returns the stored outcomes and changes nothing. A database failure
 //! aborts the whole push (nothing is recorded) and the client retries.
 //!
@@ -149,6 +151,7 @@ pub async fn push(state: &AppState, caller: &Caller, req: PushRequest) -> ApiRes
                 .execute(&mut *tx)
                 .await?;
             feed.truncate(mark);
+            resend_refused(&mut tx, &ctx, m, &mut feed).await?;
         } else {
             sqlx::query("RELEASE SAVEPOINT m").execute(&mut *tx).await?;
         }
@@ -173,6 +176,65 @@ pub async fn push(state: &AppState, caller: &Caller, req: PushRequest) -> ApiRes
     feed.publish(&mut tx, ctx.clinic_id).await?;
     tx.commit().await?;
     Ok(PushResponse { outcomes })
+}
+
+/// After a refused mutation, the records it would have changed go to the
+/// feed again as they are (with no mutation id): the workstation that made
+/// the change shows it locally, and only the server's version can take it
+/// back there (a conflict settled twice, an edit of a record merged away).
+async fn resend_refused(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    m: &PushMutation,
+    feed: &mut FeedBatch,
+) -> ApiResult<()> {
+    let mut patients = Vec::new();
+    match (m.entity.as_str(), m.op.as_str()) {
+        ("patient", "update") => patients.push(m.entity_id),
+        ("patient", "merge") => {
+            patients.push(m.entity_id);
+            if let Some(Ok(other)) = m.payload.get("merge").map(Uuid::deserialize) {
+                patients.push(other);
+            }
+        }
+        ("patient_conflict", "resolve") => {
+            let row: Option<ConflictRow> = sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM patient_conflicts WHERE id = $1 AND clinic_id = $2"
+            ))
+            .bind(m.entity_id)
+            .bind(ctx.clinic_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(conflict) = row {
+                patients.push(conflict.patient_id);
+                // Still open here, though the workstation settled it.
+                if conflict.resolved_at.is_none() {
+                    let data = conflict.feed_json(None);
+                    feed.push(
+                        "patient_conflict",
+                        conflict.id,
+                        conflict.version,
+                        data,
+                        None,
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    for id in patients {
+        let row: Option<(i64, Value)> = sqlx::query_as(&format!(
+            "SELECT version, {RECORD_JSON} FROM patients WHERE id = $1 AND clinic_id = $2"
+        ))
+        .bind(id)
+        .bind(ctx.clinic_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((version, record)) = row {
+            feed.push("patient", id, version, record, None);
+        }
+    }
+    Ok(())
 }
 
 async fn stored_outcomes(

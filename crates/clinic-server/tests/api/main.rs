@@ -473,6 +473,64 @@ async fn concurrent_edits_merge_per_field_and_the_loser_is_kept_as_a_conflict() 
 }
 
 #[tokio::test]
+async fn a_refused_change_sends_its_record_again_to_the_feed() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "alice", Role::Admin).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
+    let t = s.sign_in("rita").await.access_token;
+    let id = Uuid::now_v7();
+    let push = |m: Value| json!({"workstation_id": ws, "mutations": [m]});
+    let create = mutation(
+        rita,
+        id,
+        "patient",
+        "create",
+        None,
+        patient(&mrn("KAB", 1), "Ivanova"),
+    );
+    s.post("/v1/sync/push", Some(&t), push(create)).await;
+    for family in ["Petrova", "Sidorova"] {
+        let edit = json!({"changed": ["family_name"], "base": {"family_name": "Ivanova"},
+                          "fields": {"family_name": family}});
+        let m = mutation(rita, id, "patient", "update", Some(1), edit);
+        s.post("/v1/sync/push", Some(&t), push(m)).await;
+    }
+    let conflicts = s.get("/v1/conflicts", Some(&t)).await.1;
+    let cid: Uuid = serde_json::from_value(conflicts[0]["id"].clone()).unwrap();
+
+    // Two workstations settle it, each its own way; the second comes too late.
+    let mut statuses = Vec::new();
+    for choice in ["server", "client"] {
+        let m = mutation(
+            rita,
+            cid,
+            "patient_conflict",
+            "resolve",
+            None,
+            json!({ "choice": choice }),
+        );
+        let r = s.post("/v1/sync/push", Some(&t), push(m)).await;
+        statuses.push(r.1["outcomes"][0]["status"].clone());
+    }
+    assert_eq!(statuses, [json!("applied"), json!("rejected")]);
+    // The workstation that kept the losing name locally finds the record
+    // as the server has it at the end of the feed.
+    let feed = s.get("/v1/sync/pull?after=0&limit=100", Some(&t)).await.1;
+    let last = feed["changes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (
+            last["entity"].as_str(),
+            last["mutation_id"].is_null(),
+            last["data"]["family_name"].as_str(),
+            last["version"].as_i64()
+        ),
+        (Some("patient"), true, Some("Petrova"), Some(2))
+    );
+}
+
+#[tokio::test]
 async fn sql_injection_strings_are_stored_as_plain_text() {
     let db = TestDb::new().await;
     db.user(db.clinic_id, "alice", Role::Admin).await;
