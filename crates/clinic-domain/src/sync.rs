@@ -27,6 +27,10 @@ use crate::user::Language;
 
 /// How many mutations a workstation sends in one push at most.
 pub const MAX_PUSH_BATCH: usize = 500;
+/// How many bytes of mutations a workstation puts in one push, at most
+/// (a single larger mutation still goes alone). The server accepts more
+/// (`max_push_bytes`, 32 MiB by default).
+pub const MAX_PUSH_BYTES: usize = 4 * 1024 * 1024;
 /// How many changes one pull page holds at most.
 pub const MAX_PULL_PAGE: i64 = 5_000;
 

@@ -7,10 +7,12 @@
 //! access_token_minutes = 15
 //! refresh_token_days = 30
 //! max_body_bytes = 2097152
+//! max_push_bytes = 33554432
 //! ```
 //! Environment: `CLINIC_SERVER_DATABASE_URL`, `CLINIC_SERVER_LISTEN`,
 //! `CLINIC_SERVER_TOKEN_SECRET`, `CLINIC_SERVER_ACCESS_TOKEN_MINUTES`,
-//! `CLINIC_SERVER_REFRESH_TOKEN_DAYS`, `CLINIC_SERVER_MAX_BODY_BYTES`.
+//! `CLINIC_SERVER_REFRESH_TOKEN_DAYS`, `CLINIC_SERVER_MAX_BODY_BYTES`,
+//! `CLINIC_SERVER_MAX_PUSH_BYTES`.
 
 use std::path::Path;
 
@@ -38,6 +40,10 @@ pub struct Config {
     /// Largest request body accepted.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Largest push accepted: one outbox entry of a bulk import carries a
+    /// whole batch of patients, so pushes get more room than other calls.
+    #[serde(default = "default_max_push")]
+    pub max_push_bytes: usize,
 }
 
 fn default_listen() -> String {
@@ -51,6 +57,9 @@ fn default_refresh_days() -> i64 {
 }
 fn default_max_body() -> usize {
     2 * 1024 * 1024
+}
+fn default_max_push() -> usize {
+    32 * 1024 * 1024
 }
 
 impl Config {
@@ -78,6 +87,7 @@ impl Config {
             ("access_token_minutes", "CLINIC_SERVER_ACCESS_TOKEN_MINUTES"),
             ("refresh_token_days", "CLINIC_SERVER_REFRESH_TOKEN_DAYS"),
             ("max_body_bytes", "CLINIC_SERVER_MAX_BODY_BYTES"),
+            ("max_push_bytes", "CLINIC_SERVER_MAX_PUSH_BYTES"),
         ] {
             if let Ok(v) = std::env::var(var) {
                 let n: i64 = v

@@ -90,12 +90,58 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Creates a user of `clinic_id` whose password hash is `hash` (made
+    /// once, e.g. by [`clinic_domain::password::hash_password`] of
+    /// [`PASSWORD`]), as [`crate::users::create_user`] does (the row and
+    /// its change-feed entry) but without hashing a password each time.
+    pub async fn user_with_hash(
+        &self,
+        clinic_id: Uuid,
+        username: &str,
+        role: Role,
+        hash: &str,
+    ) -> clinic_domain::sync::ServerUser {
+        let user = clinic_domain::sync::ServerUser {
+            id: Uuid::now_v7(),
+            clinic_id,
+            username: username.into(),
+            display_name: format!("{username} test"),
+            role,
+            language: Language::En,
+            disabled: false,
+        };
+        let mut tx = self.pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO users (id, clinic_id, username, display_name, role, language, password_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(user.id)
+        .bind(clinic_id)
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(role.as_str())
+        .bind(user.language.as_str())
+        .bind(hash)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let mut feed = crate::feed::FeedBatch::default();
+        feed.push("user", user.id, 1, json!(user), None);
+        feed.publish(&mut tx, clinic_id).await.unwrap();
+        tx.commit().await.unwrap();
+        user
+    }
+}
+
 /// A server process's worth of app, serving on a free loopback port.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// A client for it.
     pub http: reqwest::Client,
+    /// The state it serves with.
+    pub state: crate::AppState,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -114,10 +160,12 @@ impl TestServer {
             access_token_minutes: 15,
             refresh_token_days: 30,
             max_body_bytes: 256 * 1024,
+            max_push_bytes: 32 * 1024 * 1024,
         };
         tweak(&mut config);
         let pool = crate::connect(&db.url).await.unwrap();
         let state = crate::state(pool, config).await.unwrap();
+        let serving = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -127,8 +175,30 @@ impl TestServer {
         TestServer {
             base,
             http: reqwest::Client::new(),
+            state: serving,
             _shutdown: tx,
         }
+    }
+
+    /// Tokens for `user` as a successful sign-in issues them (a new token
+    /// family), without checking a password: Argon2 costs tens of
+    /// milliseconds, and the sync simulation enrols thousands of
+    /// workstations.
+    pub async fn tokens_for(&self, user: Uuid) -> TokenResponse {
+        let mut tx = self.state.pool.begin().await.unwrap();
+        let row: crate::auth::UserRow = sqlx::query_as(&format!(
+            "SELECT {} FROM users WHERE id = $1",
+            crate::users::USER_COLUMNS
+        ))
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        let tokens = crate::auth::issue_tokens(&self.state, &mut tx, &row, Uuid::now_v7())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        tokens
     }
 
     /// Signs a user of `central` in.

@@ -227,7 +227,7 @@ impl PatientRow {
 
     /// The audit snapshot: the record's content and status, no bookkeeping
     /// beyond the version.
-    fn snapshot(&self) -> Value {
+    pub(crate) fn snapshot(&self) -> Value {
         json!({
             "mrn": self.mrn,
             "family_name": self.family_name,
@@ -250,7 +250,7 @@ impl PatientRow {
     }
 
     /// The search tokens and typo vocabulary this record contributes.
-    fn index_into(&self, tokens: &mut Vec<(String, String)>, vocab: &mut Vec<String>) {
+    pub(crate) fn index_into(&self, tokens: &mut Vec<(String, String)>, vocab: &mut Vec<String>) {
         let middle = self
             .middle_name
             .as_deref()
@@ -440,6 +440,12 @@ async fn save_row(w: &mut WriteTx<'_>, row: &mut PatientRow) -> Result<()> {
     row.updated_at = sql::ts(w.now);
     row.updated_by = w.actor_ref();
     row.workstation_id = w.workstation_id().to_string();
+    write_row(w, row).await
+}
+
+/// Writes a changed row as it is (content, status, bookkeeping) and
+/// re-indexes it for search.
+pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<()> {
     sqlx::query(
         "UPDATE patients SET family_name = ?, given_name = ?, middle_name = ?, sex = ?, birth_date = ?, \
          birth_date_estimated = ?, phones = ?, national_id = ?, address = ?, emergency_contact_name = ?, \
@@ -498,7 +504,13 @@ pub(crate) async fn update(
         .into_iter()
         .map(|c| c.field)
         .collect();
-    let payload = json!({ "fields": after, "changed": changed });
+    // The changed fields' values before the edit: the base of the server's
+    // three-way merge.
+    let base: serde_json::Map<String, Value> = changed
+        .iter()
+        .map(|f| (f.clone(), before.get(f).cloned().unwrap_or(Value::Null)))
+        .collect();
+    let payload = json!({ "fields": after, "changed": changed, "base": base });
     let mutation_id = w.outbox("patient", id, "update", Some(base_version), &payload);
     let done = w.audit(
         AuditAction::Update,
@@ -563,7 +575,8 @@ pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Resul
     m.merged_into = Some(k.id.clone());
     save_row(w, &mut m).await?;
 
-    let payload = json!({ "keep": keep, "merge": merge, "keep_fields": k.snapshot() });
+    let payload =
+        json!({ "keep": keep, "merge": merge, "keep_fields": k.snapshot(), "base": k_before });
     let mutation_id = w.outbox("patient", keep, "merge", Some(k.version - 1), &payload);
     w.audit(
         AuditAction::Merge,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use clinic_domain::audit::{AuditEntry, AuditFilter, AuditVerification, HistoryEntry};
 use clinic_domain::import::{ImportProgress, ImportReport};
+use clinic_domain::password::DUMMY_HASH;
 use clinic_domain::patient::{DuplicateCandidate, Patient, PatientInput, PatientSummary};
 use clinic_domain::user::{Language, NewUser, Session, User, check_password};
 use clinic_domain::workstation::WorkstationInfo;
@@ -33,10 +34,6 @@ pub struct Workstation {
     session: Mutex<Option<ActiveSession>>,
     idle_lock_minutes: AtomicU32,
 }
-
-/// A fixed hash to verify against when the user name is unknown, so that a
-/// wrong name takes as long as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Z0dQbYpJ3iT3m2QMXsFwkqzHiDnlN9H8gBtA4UdpXsA";
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)

@@ -15,6 +15,7 @@
 use chrono::{DateTime, Utc};
 use clinic_domain::audit::AuditAction;
 use clinic_domain::patient::PatientFields;
+use clinic_domain::sync::{MutationOutcome, PullResponse, ServerUser};
 use clinic_domain::user::Language;
 use clinic_domain::{Permission, Role};
 use serde_json::Value;
@@ -182,6 +183,48 @@ pub enum Mutation {
         /// What the import did, without patient data.
         summary: Value,
     },
+    /// Set the central server's address and the clinic's code.
+    SyncConfigure {
+        /// `https://...`, or `http://` to localhost.
+        server_url: String,
+        /// The clinic's code on the server.
+        clinic_code: String,
+    },
+    /// The server enrolled this workstation (sync engine only).
+    SyncEnrolled {
+        /// The clinic it belongs to now.
+        clinic_id: Uuid,
+        /// The MRN prefix the server assigned.
+        mrn_prefix: String,
+        /// The admin who enrolled it.
+        admin: ServerUser,
+        /// A local verifier of the admin's password, for offline sign-in.
+        admin_password_hash: String,
+    },
+    /// A user signed in online (sync engine only).
+    SyncServerUser {
+        /// The account as the server has it.
+        user: ServerUser,
+        /// A local verifier of the password just checked by the server.
+        password_hash: Option<String>,
+    },
+    /// The server answered a push (sync engine only).
+    SyncOutcomes {
+        /// One outcome per pushed mutation.
+        outcomes: Vec<MutationOutcome>,
+    },
+    /// A page pulled from the server's change feed (sync engine only).
+    SyncApply {
+        /// The page.
+        page: PullResponse,
+    },
+    /// Reception settles a demographic conflict.
+    ConflictResolve {
+        /// The conflict.
+        id: Uuid,
+        /// Keep the value that lost (true) or the server's (false).
+        keep_client: bool,
+    },
 }
 
 impl Mutation {
@@ -202,6 +245,14 @@ impl Mutation {
             | UserSetDepartment { .. }
             | DepartmentCreate { .. } => Some(Permission::ManageUsers),
             PatientImport { .. } | ImportRun { .. } => Some(Permission::ImportPatients),
+            SyncConfigure { .. } => Some(Permission::ManageSettings),
+            // Bookkeeping of the sync engine, which acts as the system; the
+            // workstation's commands never offer these to a user.
+            SyncEnrolled { .. }
+            | SyncServerUser { .. }
+            | SyncOutcomes { .. }
+            | SyncApply { .. } => None,
+            ConflictResolve { .. } => Some(Permission::WriteDemographics),
         }
     }
 }
@@ -452,6 +503,28 @@ impl<'a> WriteTx<'a> {
             ImportRun { summary } => {
                 self.audit(AuditAction::Import, "patient", None, None, Some(summary))
             }
+            SyncConfigure {
+                server_url,
+                clinic_code,
+            } => crate::sync::configure(self, &server_url, &clinic_code).await,
+            SyncEnrolled {
+                clinic_id,
+                mrn_prefix,
+                admin,
+                admin_password_hash,
+            } => {
+                crate::sync::enrolled(self, clinic_id, &mrn_prefix, &admin, &admin_password_hash)
+                    .await
+            }
+            SyncServerUser {
+                user,
+                password_hash,
+            } => crate::sync::server_user(self, &user, password_hash.as_deref()).await,
+            SyncOutcomes { outcomes } => crate::sync::outcomes(self, &outcomes).await,
+            SyncApply { page } => crate::sync::apply_page(self, &page).await,
+            ConflictResolve { id, keep_client } => {
+                crate::sync::resolve_conflict(self, id, keep_client).await
+            }
         }
     }
 
@@ -544,6 +617,11 @@ impl<'a> WriteTx<'a> {
             user_id: self.actor.user_id.map(|u| u.to_string()),
         });
         mutation_id
+    }
+
+    /// Drops the cached MRN counter after the prefix changed.
+    pub(crate) fn forget_mrn_counter(&mut self) {
+        self.mrn_counter = None;
     }
 
     /// Hands out the next MRN of this workstation.

@@ -24,13 +24,17 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application, ready to serve.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
+    let max_push = state.config.max_push_bytes;
     let v1 = Router::new()
         .route("/auth/sign-in", post(auth::sign_in))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/sign-out", post(auth::sign_out))
         .route("/me", get(auth::me))
         .route("/workstations", post(sync::enroll))
-        .route("/sync/push", post(sync::push))
+        .route(
+            "/sync/push",
+            post(sync::push).layer(DefaultBodyLimit::max(max_push)),
+        )
         .route("/sync/pull", get(sync::pull))
         .route("/sync/events", get(sync::events))
         .route("/patients", get(patients::list).post(patients::create))

@@ -1,0 +1,570 @@
+//! The background sync engine: push, then pull, again and again.
+//!
+//! - A cycle runs after a local write ([`SyncEngine::nudge`]), when the live
+//!   channel says the clinic's feed grew, and on a timer; after a failure it
+//!   backs off exponentially with full jitter, so a server coming back is not
+//!   hit by every workstation at once.
+//! - Pushes go in outbox order, each run of consecutive entries with its
+//!   author's token: the server checks that the author pushed it. An entry
+//!   whose author has no token (never signed in online here, or refused)
+//!   stalls the queue, and the status says who must sign in.
+//! - Nothing is marked synced until the server answered for its mutation id;
+//!   a push whose answer was lost is settled by the next push (the server
+//!   returns the stored outcome) or by the pull that carries its mutation id.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use clinic_domain::sync::{
+    EnrollRequest, MAX_PUSH_BATCH, MAX_PUSH_BYTES, PushMutation, PushRequest, ServerUser,
+    SignInRequest, SyncProblem, SyncStatus,
+};
+use clinic_domain::workstation::ConnectionState;
+use clinic_store::sync::SyncSettings;
+use clinic_store::{Actor, Mutation, Store, StoreError};
+use rand::Rng;
+use tokio::sync::{Mutex, Notify, watch};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::client::{Client, ClientError};
+use crate::tokens::{SecretStore, Vault};
+
+/// How often a healthy engine pulls even without a live-channel tick.
+const IDLE_PULL: Duration = Duration::from_secs(30);
+/// Backoff bounds after a failure.
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Page size of pulls.
+const PULL_PAGE: i64 = 5000;
+
+/// Why a sync step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The server could not be reached or refused.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No server is configured, or the workstation is not enrolled.
+    #[error("this workstation is not enrolled with a server")]
+    NotEnrolled,
+    /// Changes by this user wait until they sign in online here.
+    #[error("changes wait for a user to sign in while online")]
+    SignInNeeded(Option<Uuid>),
+}
+
+impl SyncError {
+    fn problem(&self) -> SyncProblem {
+        let code = match self {
+            SyncError::Client(ClientError::Unreachable(_)) => "server_unreachable",
+            SyncError::Client(ClientError::Unauthorized { .. }) => "sign_in_needed",
+            SyncError::Client(ClientError::Refused { .. }) => "server_refused",
+            SyncError::Store(_) => "local_error",
+            SyncError::NotEnrolled => "not_enrolled",
+            SyncError::SignInNeeded(_) => "sign_in_needed",
+        };
+        SyncProblem {
+            code: code.into(),
+            message: self.to_string(),
+        }
+    }
+}
+
+struct Inner {
+    store: Store,
+    vault: Vault,
+    status: watch::Sender<SyncStatus>,
+    wake: Notify,
+    /// One cycle at a time, whether from the loop or [`SyncEngine::sync_now`].
+    cycle: Mutex<()>,
+    /// The newest feed number the live channel announced.
+    latest_seen: AtomicI64,
+    online: AtomicBool,
+    /// How long one call to the server may take.
+    request_timeout: std::sync::Mutex<Duration>,
+}
+
+impl Inner {
+    /// A client of the server at `base`, with this engine's timeout.
+    fn client(&self, base: &str) -> Client {
+        Client::with_timeout(base, *self.request_timeout.lock().expect("not poisoned"))
+    }
+}
+
+/// The running engine. Dropping it stops its tasks.
+pub struct SyncEngine {
+    inner: Arc<Inner>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for SyncEngine {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl SyncEngine {
+    /// Starts the engine over `store`, with refresh tokens kept in `secrets`:
+    /// a background loop and a live-channel listener.
+    pub fn start(store: Store, secrets: Box<dyn SecretStore>) -> SyncEngine {
+        let mut engine = SyncEngine::manual(store, secrets);
+        let inner = engine.inner.clone();
+        engine.tasks = vec![
+            tokio::spawn(run_loop(inner.clone())),
+            tokio::spawn(run_live(inner)),
+        ];
+        engine
+    }
+
+    /// An engine without background tasks: it syncs only when
+    /// [`SyncEngine::sync_now`] is called. For tests and tools that must
+    /// decide exactly when a workstation talks to the server.
+    pub fn manual(store: Store, secrets: Box<dyn SecretStore>) -> SyncEngine {
+        let persistent = secrets.persistent();
+        let (status, _) = watch::channel(SyncStatus {
+            configured: false,
+            server_url: None,
+            connection: ConnectionState::Offline,
+            pending: 0,
+            rejected: 0,
+            conflicts: 0,
+            last_sync_at: None,
+            progress: None,
+            problem: (!persistent).then(|| SyncProblem {
+                code: "keychain_unavailable".into(),
+                message: "no OS keychain: server sign-ins last until the app closes".into(),
+            }),
+        });
+        let inner = Arc::new(Inner {
+            store,
+            vault: Vault::new(secrets),
+            status,
+            wake: Notify::new(),
+            cycle: Mutex::new(()),
+            latest_seen: AtomicI64::new(0),
+            online: AtomicBool::new(false),
+            request_timeout: std::sync::Mutex::new(crate::client::REQUEST_TIMEOUT),
+        });
+        SyncEngine {
+            inner,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Sets how long one call to the server may take before it counts as
+    /// failed (default [`crate::client::REQUEST_TIMEOUT`]). Tests that delay
+    /// the network shorten it.
+    pub fn set_request_timeout(&self, timeout: Duration) {
+        *self.inner.request_timeout.lock().expect("not poisoned") = timeout;
+    }
+
+    /// Asks for a cycle soon (after a local write).
+    pub fn nudge(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The status, updated after every cycle.
+    pub fn status(&self) -> watch::Receiver<SyncStatus> {
+        self.inner.status.subscribe()
+    }
+
+    /// Runs one push-and-pull cycle now and waits for it.
+    pub async fn sync_now(&self) -> Result<(), SyncError> {
+        cycle(&self.inner).await
+    }
+
+    /// Pushes the outbox now, without pulling (for benchmarks and tools).
+    pub async fn push_now(&self) -> Result<(), SyncError> {
+        let _one = self.inner.cycle.lock().await;
+        let settings = enrolled_settings(&self.inner.store)
+            .await?
+            .ok_or(SyncError::NotEnrolled)?;
+        push_all(&self.inner, &self.inner.client(&settings.server_url)).await
+    }
+
+    /// Pulls the clinic's feed now, without pushing first (for tests and
+    /// tools; a cycle pulls after its push).
+    pub async fn pull_now(&self) -> Result<(), SyncError> {
+        let _one = self.inner.cycle.lock().await;
+        let settings = enrolled_settings(&self.inner.store)
+            .await?
+            .ok_or(SyncError::NotEnrolled)?;
+        pull_all(&self.inner, &self.inner.client(&settings.server_url)).await
+    }
+
+    /// An admin enrols this workstation with a server: checks the address,
+    /// signs the admin in there, registers the workstation (which may get a
+    /// new MRN prefix) and starts syncing. Pending local changes are handed
+    /// to the admin to push.
+    pub async fn enroll(
+        &self,
+        actor: &Actor,
+        server_url: &str,
+        clinic_code: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), SyncError> {
+        let store = &self.inner.store;
+        store
+            .commit(
+                actor,
+                Mutation::SyncConfigure {
+                    server_url: server_url.to_owned(),
+                    clinic_code: clinic_code.to_owned(),
+                },
+            )
+            .await?;
+        let settings = store.sync_settings().await?.ok_or(SyncError::NotEnrolled)?;
+        let client = self.inner.client(&settings.server_url);
+        let tokens = client
+            .sign_in(&SignInRequest {
+                clinic: settings.clinic_code.clone(),
+                username: username.to_owned(),
+                password: password.to_owned(),
+            })
+            .await?;
+        let info = store.workstation_info().await?;
+        let enrolled = client
+            .enroll(
+                &tokens.access_token,
+                &EnrollRequest {
+                    workstation_id: info.id,
+                    name: info.name.clone(),
+                    mrn_prefix: info.mrn_prefix.clone(),
+                },
+            )
+            .await?;
+        let hash = verifier(password).await?;
+        self.inner.vault.store(
+            tokens.user.id,
+            &tokens.access_token,
+            tokens.expires_in,
+            &tokens.refresh_token,
+        );
+        store
+            .commit(
+                &Actor::system("sync"),
+                Mutation::SyncEnrolled {
+                    clinic_id: enrolled.clinic_id,
+                    mrn_prefix: enrolled.mrn_prefix,
+                    admin: tokens.user,
+                    admin_password_hash: hash,
+                },
+            )
+            .await?;
+        self.nudge();
+        Ok(())
+    }
+
+    /// Signs a user in on the server, so their changes can be pushed and
+    /// they can sign in here later while offline. `Ok(None)` when this
+    /// workstation is not enrolled (local accounts only).
+    pub async fn sign_in_online(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<ServerUser>, SyncError> {
+        let Some(settings) = enrolled_settings(&self.inner.store).await? else {
+            return Ok(None);
+        };
+        let client = self.inner.client(&settings.server_url);
+        let tokens = client
+            .sign_in(&SignInRequest {
+                clinic: settings.clinic_code,
+                username: username.to_owned(),
+                password: password.to_owned(),
+            })
+            .await?;
+        let hash = verifier(password).await?;
+        self.inner.vault.store(
+            tokens.user.id,
+            &tokens.access_token,
+            tokens.expires_in,
+            &tokens.refresh_token,
+        );
+        self.inner
+            .store
+            .commit(
+                &Actor::system("sync"),
+                Mutation::SyncServerUser {
+                    user: tokens.user.clone(),
+                    password_hash: Some(hash),
+                },
+            )
+            .await?;
+        self.nudge();
+        Ok(Some(tokens.user))
+    }
+}
+
+/// A local Argon2id verifier of a password the server just accepted.
+async fn verifier(password: &str) -> Result<String, SyncError> {
+    let pw = password.to_owned();
+    tokio::task::spawn_blocking(move || clinic_store::users::hash_password(&pw))
+        .await
+        .map_err(|e| SyncError::Store(StoreError::Internal(e.to_string())))?
+        .map_err(SyncError::Store)
+}
+
+async fn enrolled_settings(store: &Store) -> Result<Option<SyncSettings>, SyncError> {
+    Ok(store
+        .sync_settings()
+        .await?
+        .filter(|s| s.clinic_id.is_some()))
+}
+
+async fn run_loop(inner: Arc<Inner>) {
+    let mut failures = 0u32;
+    loop {
+        let wait = match cycle(&inner).await {
+            Ok(()) => {
+                failures = 0;
+                IDLE_PULL
+            }
+            Err(SyncError::NotEnrolled) => IDLE_PULL,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                if !matches!(e, SyncError::Client(ClientError::Unreachable(_))) {
+                    tracing::warn!(problem = %e.problem().code, "sync stalled");
+                }
+                backoff(failures)
+            }
+        };
+        // A nudge or a live tick ends the wait early.
+        let _ = tokio::time::timeout(wait, inner.wake.notified()).await;
+    }
+}
+
+/// Exponential backoff with full jitter.
+fn backoff(failures: u32) -> Duration {
+    let cap = BACKOFF_MIN
+        .saturating_mul(1u32 << failures.min(16))
+        .min(BACKOFF_MAX);
+    let ms = rand::thread_rng().gen_range(BACKOFF_MIN.as_millis() as u64..=cap.as_millis() as u64);
+    Duration::from_millis(ms)
+}
+
+/// Listens to the live channel and wakes the loop when the feed grew.
+async fn run_live(inner: Arc<Inner>) {
+    let mut failures = 0u32;
+    loop {
+        let listened = async {
+            let settings = enrolled_settings(&inner.store)
+                .await?
+                .ok_or(SyncError::NotEnrolled)?;
+            let client = inner.client(&settings.server_url);
+            let token = any_token(&inner, &client).await?;
+            let mut events = client.events(&token).await?;
+            while let Some(seq) = events.next_seq().await {
+                inner.latest_seen.fetch_max(seq, Ordering::Relaxed);
+                let cursor = inner.store.sync_settings().await?.map_or(0, |s| s.cursor);
+                if seq < 0 || seq > cursor {
+                    inner.wake.notify_one();
+                }
+            }
+            Ok::<(), SyncError>(())
+        }
+        .await;
+        failures = if listened.is_ok() {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
+        tokio::time::sleep(backoff(failures.max(1))).await;
+    }
+}
+
+async fn cycle(inner: &Inner) -> Result<(), SyncError> {
+    let _one = inner.cycle.lock().await;
+    let result = async {
+        let settings = enrolled_settings(&inner.store)
+            .await?
+            .ok_or(SyncError::NotEnrolled)?;
+        let client = inner.client(&settings.server_url);
+        // A queue stalled on one user's sign-in must not stop this
+        // workstation from receiving everyone else's changes.
+        let pushed = push_all(inner, &client).await;
+        if let Err(e @ SyncError::Client(ClientError::Unreachable(_))) = pushed {
+            return Err(e);
+        }
+        pull_all(inner, &client).await?;
+        pushed
+    }
+    .await;
+    match &result {
+        Ok(()) => inner.online.store(true, Ordering::Relaxed),
+        Err(SyncError::Client(ClientError::Unreachable(_))) => {
+            inner.online.store(false, Ordering::Relaxed)
+        }
+        Err(_) => {}
+    }
+    publish_status(inner, result.as_ref().err(), None).await;
+    result
+}
+
+async fn publish_status(inner: &Inner, error: Option<&SyncError>, progress: Option<f64>) {
+    let Ok(counts) = inner.store.sync_counts().await else {
+        return;
+    };
+    let settings = inner.store.sync_settings().await.ok().flatten();
+    let keychain_problem = (!inner.vault.persistent()).then(|| SyncProblem {
+        code: "keychain_unavailable".into(),
+        message: "no OS keychain: server sign-ins last until the app closes".into(),
+    });
+    let problem = match error {
+        Some(SyncError::NotEnrolled) | None => keychain_problem,
+        Some(e) => Some(e.problem()),
+    };
+    let status = SyncStatus {
+        configured: settings.as_ref().is_some_and(|s| s.clinic_id.is_some()),
+        server_url: settings.as_ref().map(|s| s.server_url.clone()),
+        connection: if inner.online.load(Ordering::Relaxed) {
+            ConnectionState::Online
+        } else {
+            ConnectionState::Offline
+        },
+        pending: counts.pending,
+        rejected: counts.rejected,
+        conflicts: counts.conflicts,
+        last_sync_at: settings.and_then(|s| s.last_sync_at),
+        progress,
+        problem,
+    };
+    inner.status.send_replace(status);
+}
+
+/// An access token of `user`, refreshing it with the stored refresh token.
+async fn token_for(inner: &Inner, client: &Client, user: Uuid) -> Result<String, SyncError> {
+    if let Some(t) = inner.vault.access(user) {
+        return Ok(t);
+    }
+    let refresh = inner
+        .vault
+        .refresh_token(user)
+        .ok_or(SyncError::SignInNeeded(Some(user)))?;
+    match client.refresh(&refresh).await {
+        Ok(t) => {
+            inner
+                .vault
+                .store(user, &t.access_token, t.expires_in, &t.refresh_token);
+            Ok(t.access_token)
+        }
+        Err(ClientError::Unauthorized { .. }) | Err(ClientError::Refused { .. }) => {
+            inner.vault.forget(user);
+            Err(SyncError::SignInNeeded(Some(user)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Any user's token, for reading the clinic's feed.
+async fn any_token(inner: &Inner, client: &Client) -> Result<String, SyncError> {
+    if let Some(u) = inner.vault.users_with_access().first() {
+        return token_for(inner, client, *u).await;
+    }
+    for u in inner.store.server_user_ids().await? {
+        match token_for(inner, client, u).await {
+            Ok(t) => return Ok(t),
+            Err(SyncError::SignInNeeded(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(SyncError::SignInNeeded(None))
+}
+
+async fn push_all(inner: &Inner, client: &Client) -> Result<(), SyncError> {
+    let ws = inner.store.workstation_id();
+    loop {
+        let pending = inner.store.outbox_pending(MAX_PUSH_BATCH as i64).await?;
+        let Some(first) = pending.first() else {
+            return Ok(());
+        };
+        let author = first.author.ok_or(SyncError::SignInNeeded(None))?;
+        // One author's run, bounded in bytes so a push stays well under the
+        // server's body limit (the first mutation always goes).
+        let mut bytes = 0usize;
+        let mut batch: Vec<PushMutation> = Vec::new();
+        for p in pending.iter().take_while(|p| p.author == Some(author)) {
+            let size = p.mutation.payload.to_string().len() + 256;
+            if !batch.is_empty() && bytes + size > MAX_PUSH_BYTES {
+                break;
+            }
+            bytes += size;
+            batch.push(p.mutation.clone());
+        }
+        let request = PushRequest {
+            workstation_id: ws,
+            mutations: batch,
+        };
+        let token = token_for(inner, client, author).await?;
+        let response = match client.push(&token, &request).await {
+            Err(ClientError::Unauthorized { .. }) => {
+                // The access token was refused (revoked, server restarted with
+                // a new key): refresh once and try again.
+                inner.vault.expire(author);
+                let token = token_for(inner, client, author).await?;
+                client.push(&token, &request).await?
+            }
+            other => other?,
+        };
+        inner
+            .store
+            .commit(
+                &Actor::system("sync"),
+                Mutation::SyncOutcomes {
+                    outcomes: response.outcomes,
+                },
+            )
+            .await?;
+    }
+}
+
+async fn pull_all(inner: &Inner, client: &Client) -> Result<(), SyncError> {
+    let mut token = any_token(inner, client).await?;
+    let cursor = inner.store.sync_settings().await?.map_or(0, |s| s.cursor);
+    let mut page = fetch_page(inner, client, &mut token, cursor).await?;
+    let system = Actor::system("sync");
+    loop {
+        let more = page.has_more;
+        let reached = page.cursor;
+        let apply = inner.store.commit(&system, Mutation::SyncApply { page });
+        if !more {
+            apply.await?;
+            return Ok(());
+        }
+        // A long (initial) sync: fetch the next page while this one is
+        // written, and show how far it got when the live channel told us
+        // where the feed ends.
+        let (applied, next) = tokio::join!(apply, fetch_page(inner, client, &mut token, reached));
+        applied?;
+        page = next?;
+        let latest = inner.latest_seen.load(Ordering::Relaxed);
+        let progress = (latest > reached).then(|| reached as f64 / latest as f64);
+        publish_status(inner, None, progress).await;
+    }
+}
+
+/// One page after `cursor`; a token that expired during a long sync is
+/// replaced once.
+async fn fetch_page(
+    inner: &Inner,
+    client: &Client,
+    token: &mut String,
+    cursor: i64,
+) -> Result<clinic_domain::sync::PullResponse, SyncError> {
+    match client.pull(token, cursor, PULL_PAGE).await {
+        Err(ClientError::Unauthorized { .. }) => {
+            for u in inner.vault.users_with_access() {
+                inner.vault.expire(u);
+            }
+            *token = any_token(inner, client).await?;
+            Ok(client.pull(token, cursor, PULL_PAGE).await?)
+        }
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,380 @@
+//! Workstation stores (real SQLite files) syncing through a real server on
+//! a real PostgreSQL.
+
+mod faults;
+mod invariants;
+mod proxy;
+mod simulation;
+mod support;
+
+use std::time::Duration;
+
+use clinic_domain::Role;
+use clinic_domain::workstation::ConnectionState;
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn a_patient_registered_on_one_workstation_reaches_the_other() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let b = c.workstation().await;
+    let rita_a = a.sign_in("rita").await;
+    let id = a.register(&rita_a, "Сомчай", "Ivanova").await;
+    assert!(
+        !a.store.is_synced(id).await.unwrap(),
+        "not synced before the server answered"
+    );
+    a.engine.sync_now().await.unwrap();
+    assert!(a.store.is_synced(id).await.unwrap());
+    b.engine.sync_now().await.unwrap();
+    let on_b = b.store.patient(id).await.unwrap();
+    assert_eq!(on_b.family_name, "Ivanova");
+    assert_eq!(on_b.mrn, a.store.patient(id).await.unwrap().mrn);
+    let found = b.store.search("ivan", 10).await.unwrap();
+    assert_eq!(
+        found.first().map(|p| p.id),
+        Some(id),
+        "search on B finds the pulled record"
+    );
+}
+
+#[tokio::test]
+async fn offline_edits_of_the_same_patient_converge_and_the_loser_is_shown() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let b = c.workstation().await;
+    let rita_a = a.sign_in("rita").await;
+    let rita_b = b.sign_in("rita").await;
+    let id = a.register(&rita_a, "Anna", "Ivanova").await;
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+
+    // Both offline: A renames and moves her; B renames and adds a note.
+    a.edit(&rita_a, id, |f| {
+        f.family_name = "Petrova".into();
+        f.address = Some("Mira 5".into());
+    })
+    .await;
+    b.edit(&rita_b, id, |f| {
+        f.family_name = "Sidorova".into();
+        f.notes = Some("prefers mornings".into());
+    })
+    .await;
+    // They come online, A first.
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+    a.engine.sync_now().await.unwrap();
+
+    for ws in [&a, &b] {
+        let p = ws.store.patient(id).await.unwrap();
+        assert_eq!(p.family_name, "Petrova", "the server's value wins the name");
+        assert_eq!(p.address.as_deref(), Some("Mira 5"));
+        assert_eq!(
+            p.notes.as_deref(),
+            Some("prefers mornings"),
+            "B's other field is merged"
+        );
+        let conflicts = ws.store.open_conflicts().await.unwrap();
+        assert_eq!(conflicts.len(), 1, "both workstations show the conflict");
+        assert_eq!(conflicts[0].field, "family_name");
+        assert_eq!(
+            conflicts[0].client_value,
+            json!("Sidorova"),
+            "the losing value is kept"
+        );
+    }
+    assert_eq!(
+        b.outbox_statuses().await,
+        vec!["conflict"],
+        "B's edit: applied in part"
+    );
+
+    // Reception on A settles it for B's value; everyone converges on it.
+    let conflict = a.store.open_conflicts().await.unwrap().remove(0);
+    a.store
+        .commit(
+            &rita_a,
+            clinic_store::Mutation::ConflictResolve {
+                id: conflict.id,
+                keep_client: true,
+            },
+        )
+        .await
+        .unwrap();
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+    for ws in [&a, &b] {
+        assert_eq!(ws.store.patient(id).await.unwrap().family_name, "Sidorova");
+        assert!(ws.store.open_conflicts().await.unwrap().is_empty());
+    }
+    let (server_name,): (String,) =
+        sqlx::query_as("SELECT data->>'family_name' FROM patients WHERE id = $1")
+            .bind(id)
+            .fetch_one(&c.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(server_name, "Sidorova");
+}
+
+#[tokio::test]
+async fn changes_made_before_enrolment_are_pushed_by_the_enrolling_admin() {
+    let c = Clinic::new().await;
+    let a = Ws::open_unenrolled(&c).await;
+    let cli = clinic_store::Actor {
+        user_id: None,
+        name: "cli: test".into(),
+        role: Role::Admin,
+    };
+    let id = a.register(&cli, "Somchai", "Jaidee").await;
+    a.enroll(&c).await;
+    a.engine.sync_now().await.unwrap();
+    assert_eq!(a.outbox_statuses().await, vec!["applied"]);
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM patients WHERE id = $1")
+        .bind(id)
+        .fetch_one(&c.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_rejected_change_is_visible_and_does_not_block_later_ones() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let rita = a.sign_in("rita").await;
+    let first = a.register(&rita, "Anna", "Ivanova").await;
+    // The admin demotes reception to nurse on the server meanwhile: her
+    // queued registration is now refused, her later view-only work is not
+    // affected, and the next user's change goes through.
+    sqlx::query("UPDATE users SET role = 'nurse' WHERE username = 'rita'")
+        .execute(&c.db.pool)
+        .await
+        .unwrap();
+    let dana = a.sign_in("dana").await;
+    let second = a.register(&dana, "Boris", "Petrov").await;
+    a.engine.sync_now().await.unwrap();
+    assert_eq!(a.outbox_statuses().await, vec!["rejected", "applied"]);
+    assert!(a.store.is_synced(second).await.unwrap());
+    assert_eq!(a.store.sync_counts().await.unwrap().rejected, 1);
+    assert!(
+        !a.store.is_synced(first).await.unwrap(),
+        "a refused change is not shown as synced"
+    );
+}
+
+#[tokio::test]
+async fn a_workstation_restarted_mid_sync_resumes_without_duplicates() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let rita = a.sign_in("rita").await;
+    let ids = [
+        a.register(&rita, "Anna", "Ivanova").await,
+        a.register(&rita, "Boris", "Petrov").await,
+    ];
+    // The server applies the push but the workstation dies before it
+    // records the answer: push by hand, drop the reply.
+    let pending = a.store.outbox_pending(10).await.unwrap();
+    let token = c.server.sign_in("rita").await.access_token;
+    let body = json!({"workstation_id": a.store.workstation_id(),
+                      "mutations": pending.iter().map(|p| &p.mutation).collect::<Vec<_>>()});
+    assert_eq!(
+        c.server.post("/v1/sync/push", Some(&token), body).await.0,
+        200
+    );
+    let a = a.restart().await;
+    assert_eq!(
+        a.outbox_statuses().await,
+        vec!["pending", "pending"],
+        "the answer never arrived"
+    );
+    a.sign_in("rita").await;
+    a.engine.sync_now().await.unwrap();
+    assert_eq!(a.outbox_statuses().await, vec!["applied", "applied"]);
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM patients")
+        .fetch_one(&c.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "the replay created nothing twice");
+    for id in ids {
+        assert!(a.store.is_synced(id).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_save_reaches_a_running_workstation_through_the_live_channel() {
+    let c = Clinic::new().await;
+    let a = Ws::running(&c).await;
+    let b = Ws::running(&c).await;
+    let rita_a = a.sign_in("rita").await;
+    b.sign_in("rita").await;
+    // Let B's live channel connect.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = a.register(&rita_a, "Anna", "Ivanova").await;
+    a.engine.nudge();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while b.store.patient(id).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B did not get the patient within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = b.engine.status().borrow().clone();
+    assert_eq!(status.connection, ConnectionState::Online);
+}
+
+/// Found by the simulation: a pull while an edit was pending re-applied the
+/// edit's value over the server's newer value of the same field; the push
+/// then lost that field as a conflict, and the workstation kept showing
+/// the losing value while the server kept the other.
+#[tokio::test]
+async fn a_pending_edit_rebased_over_a_newer_server_value_shows_the_server_value() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let b = c.workstation().await;
+    let rita_a = a.sign_in("rita").await;
+    let rita_b = b.sign_in("rita").await;
+    let id = a.register(&rita_a, "Anna", "Ivanova").await;
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+
+    b.edit(&rita_b, id, |f| {
+        f.address = Some("B street".into());
+        f.notes = Some("from B".into());
+    })
+    .await;
+    a.edit(&rita_a, id, |f| f.address = Some("A street".into()))
+        .await;
+    a.engine.sync_now().await.unwrap();
+    // B reads the feed before its edit went out (a stalled push does this).
+    b.engine.pull_now().await.unwrap();
+    let shown = b.store.patient(id).await.unwrap();
+    assert_eq!(
+        shown.notes.as_deref(),
+        Some("from B"),
+        "B's own field stays"
+    );
+    assert_eq!(
+        shown.address.as_deref(),
+        Some("A street"),
+        "the server changed the address first and keeps it"
+    );
+    b.engine.sync_now().await.unwrap();
+    a.engine.sync_now().await.unwrap();
+    for ws in [&a, &b] {
+        let p = ws.store.patient(id).await.unwrap();
+        assert_eq!(p.address.as_deref(), Some("A street"));
+        assert_eq!(p.notes.as_deref(), Some("from B"));
+        let conflicts = ws.store.open_conflicts().await.unwrap();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].client_value, json!("B street"));
+    }
+    invariants::assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
+}
+
+/// Two receptions settle the same conflict differently while offline: the
+/// first decision to reach the server stands, and the other workstation
+/// must end up showing it, not its own refused choice.
+#[tokio::test]
+async fn a_conflict_settled_twice_ends_with_the_first_decision_everywhere() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let b = c.workstation().await;
+    let rita_a = a.sign_in("rita").await;
+    let rita_b = b.sign_in("rita").await;
+    let id = a.register(&rita_a, "Anna", "Ivanova").await;
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+    a.edit(&rita_a, id, |f| f.family_name = "Petrova".into())
+        .await;
+    b.edit(&rita_b, id, |f| f.family_name = "Sidorova".into())
+        .await;
+    for ws in [&a, &b, &a] {
+        ws.engine.sync_now().await.unwrap();
+    }
+    let conflict = a.store.open_conflicts().await.unwrap().remove(0);
+    assert_eq!(b.store.open_conflicts().await.unwrap().len(), 1);
+
+    // A keeps the server's name, B the losing one; A reaches the server first.
+    for (ws, actor, keep_client) in [(&a, &rita_a, false), (&b, &rita_b, true)] {
+        ws.store
+            .commit(
+                actor,
+                clinic_store::Mutation::ConflictResolve {
+                    id: conflict.id,
+                    keep_client,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+    a.engine.sync_now().await.unwrap();
+
+    let settled = |ws_outbox: Vec<invariants::Entry>| {
+        ws_outbox
+            .into_iter()
+            .find(|e| e.what == "patient_conflict.resolve")
+            .map(|e| e.status)
+    };
+    assert_eq!(
+        settled(invariants::outbox(&a).await).as_deref(),
+        Some("applied")
+    );
+    assert_eq!(
+        settled(invariants::outbox(&b).await).as_deref(),
+        Some("rejected"),
+        "B's decision came second and is refused, visibly"
+    );
+    for ws in [&a, &b] {
+        assert_eq!(
+            ws.store.patient(id).await.unwrap().family_name,
+            "Petrova",
+            "the first decision (keep the server's name) stands"
+        );
+        assert!(ws.store.open_conflicts().await.unwrap().is_empty());
+    }
+    invariants::assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
+}
+
+/// The rebase of a pending merge follows the server's merge rule too: a
+/// field of the kept record that the server changed meanwhile keeps the
+/// server's value.
+#[tokio::test]
+async fn a_pending_merge_rebased_over_a_newer_server_value_shows_the_server_value() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let b = c.workstation().await;
+    let rita_a = a.sign_in("rita").await;
+    let rita_b = b.sign_in("rita").await;
+    let keep = a.register(&rita_a, "Anna", "Ivanova").await;
+    let twin = a.register(&rita_a, "Anna", "Ivanova").await;
+    a.edit(&rita_a, twin, |f| f.notes = Some("from the twin".into()))
+        .await;
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+
+    // A merges the twin in (its note comes along); B writes another note.
+    a.store
+        .commit(
+            &rita_a,
+            clinic_store::Mutation::PatientMerge { keep, merge: twin },
+        )
+        .await
+        .unwrap();
+    b.edit(&rita_b, keep, |f| f.notes = Some("from B".into()))
+        .await;
+    b.engine.sync_now().await.unwrap();
+    a.engine.pull_now().await.unwrap();
+    assert_eq!(
+        a.store.patient(keep).await.unwrap().notes.as_deref(),
+        Some("from B"),
+        "the server changed the note first and keeps it"
+    );
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+    invariants::assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
+    assert_eq!(a.store.open_conflicts().await.unwrap().len(), 1);
+}
