@@ -189,8 +189,10 @@ pub async fn check_converged(pool: &PgPool, clinic: Uuid, wss: &[&Ws]) -> Result
     let outcomes = server_outcomes(pool, clinic).await;
     let conflicts = server_conflicts(pool, clinic).await;
     let mut sent = BTreeSet::new();
+    let mut all = Vec::new();
     for (i, ws) in wss.iter().enumerate() {
-        for e in outbox(ws).await {
+        let entries = outbox(ws).await;
+        for e in &entries {
             sent.insert(e.mutation_id);
             match outcomes.get(&e.mutation_id) {
                 _ if e.status == "pending" => {
@@ -217,6 +219,7 @@ pub async fn check_converged(pool: &PgPool, clinic: Uuid, wss: &[&Ws]) -> Result
                 Some(_) => {}
             }
         }
+        all.extend(entries);
         let local = local_patients(ws).await;
         for (id, want) in &server {
             match local.get(id) {
@@ -256,10 +259,6 @@ pub async fn check_converged(pool: &PgPool, clinic: Uuid, wss: &[&Ws]) -> Result
             };
             let _ = writeln!(problems, "ws{i}: conflict {c:?} only {side}");
         }
-    }
-    let mut all = Vec::new();
-    for ws in wss {
-        all.extend(outbox(ws).await);
     }
     no_silent_overwrite(pool, clinic, &all, &mut problems).await;
     for m in outcomes.keys().filter(|m| !sent.contains(m)) {

@@ -53,8 +53,8 @@ struct Schedule {
     admin: Actor,
     proxy: Proxy,
     nodes: Vec<Node>,
-    /// Every patient registered, with the workstation that did it.
-    created: Vec<(Uuid, usize)>,
+    /// Every patient registered, on any workstation.
+    created: Vec<Uuid>,
     trace: Vec<String>,
     totals: Totals,
 }
@@ -140,6 +140,8 @@ async fn enroll(ws: &Ws, world: &World, url: &str, clinic_code: &str, admin: Uui
         .unwrap();
 }
 
+/// Runs the schedule of `seed` to its end; `Err` says what does not hold.
+/// `verbose` prints its trace even when it passes.
 pub(super) async fn run_schedule(
     world: Arc<World>,
     seed: u64,
@@ -149,7 +151,7 @@ pub(super) async fn run_schedule(
     let mut s = Schedule::new(world, seed).await;
     s.warm_up().await;
     let t1 = Instant::now();
-    let steps = s.rng.gen_range(15..=30);
+    let steps = s.rng.gen_range(12..=24);
     for _ in 0..steps {
         s.step().await;
         s.check_cursors().await?;
@@ -264,6 +266,7 @@ impl Schedule {
         }
     }
 
+    /// Adds a line to the trace printed when the schedule fails.
     fn note(&mut self, line: String) {
         self.trace.push(line);
     }
@@ -285,6 +288,7 @@ impl Schedule {
         }
     }
 
+    /// Registers a random patient on workstation `n`.
     async fn register(&mut self, n: usize) {
         let input = PatientInput {
             family_name: FAMILY.choose(&mut self.rng).unwrap().to_string(),
@@ -302,7 +306,7 @@ impl Schedule {
             .commit(&self.admin, Mutation::PatientCreate { id, fields })
             .await
             .expect("registering offline works");
-        self.created.push((id, n));
+        self.created.push(id);
         self.totals.patients += 1;
         self.note(format!("ws{n}: register {id}"));
     }
@@ -310,16 +314,19 @@ impl Schedule {
     /// Edits one to three random fields of a patient this workstation has.
     async fn edit(&mut self, n: usize) {
         let ws = self.nodes[n].ws();
-        let mut known = Vec::new();
-        for (id, _) in &self.created {
-            if ws.store.patient(*id).await.is_ok() {
-                known.push(*id);
+        // A random patient this workstation has (registered here or pulled).
+        let mut candidates = self.created.clone();
+        candidates.shuffle(&mut self.rng);
+        let mut found = None;
+        for id in candidates {
+            if let Ok(p) = ws.store.patient(id).await {
+                found = Some((id, p));
+                break;
             }
         }
-        let Some(&id) = known.choose(&mut self.rng) else {
+        let Some((id, p)) = found else {
             return;
         };
-        let p = ws.store.patient(id).await.unwrap();
         let mut input = PatientInput {
             family_name: p.family_name.clone(),
             given_name: p.given_name.clone(),
@@ -376,6 +383,20 @@ impl Schedule {
             changed.push(field);
         }
         let fields = input.validate(today()).expect("a valid edit");
+        changed.sort_unstable();
+        changed.dedup();
+        let described: Vec<String> = changed
+            .iter()
+            .map(|f| match *f {
+                "family_name" => format!("{f}={:?}", fields.family_name),
+                "given_name" => format!("{f}={:?}", fields.given_name),
+                "middle_name" => format!("{f}={:?}", fields.middle_name),
+                "sex" => format!("{f}={:?}", fields.sex),
+                "address" => format!("{f}={:?}", fields.address),
+                "notes" => format!("{f}={:?}", fields.notes),
+                _ => format!("{f}={:?}", fields.phones),
+            })
+            .collect();
         let same = fields.family_name == p.family_name
             && fields.given_name == p.given_name
             && fields.middle_name == p.middle_name
@@ -401,12 +422,13 @@ impl Schedule {
         match result {
             Ok(_) => {
                 self.totals.edits += 1;
-                self.note(format!("ws{n}: edit {id} {changed:?}"));
+                self.note(format!("ws{n}: edit {id} {}", described.join(", ")));
             }
             Err(e) => panic!("ws{n}: editing {id} failed: {e}"),
         }
     }
 
+    /// Settles a random open conflict of workstation `n`, either way.
     async fn resolve(&mut self, n: usize) {
         let open = self.nodes[n].ws().store.open_conflicts().await.unwrap();
         let Some(conflict) = open.choose(&mut self.rng) else {
@@ -416,6 +438,7 @@ impl Schedule {
         self.settle_conflict(n, conflict, keep_client).await;
     }
 
+    /// Reception on workstation `n` settles `conflict`.
     async fn settle_conflict(&mut self, n: usize, conflict: &PatientConflict, keep_client: bool) {
         self.nodes[n]
             .ws()
@@ -437,6 +460,7 @@ impl Schedule {
         self.note(line);
     }
 
+    /// Workstation `n` syncs: a whole cycle, or only pushes, or only pulls.
     async fn sync(&mut self, n: usize) {
         let kind = self.rng.gen_range(0..10);
         let ws = self.nodes[n].ws();
@@ -448,6 +472,8 @@ impl Schedule {
         self.after_sync(n, what, result);
     }
 
+    /// Notes a sync's result; only an unreachable server or a sign-in
+    /// request are expected failures.
     fn after_sync(&mut self, n: usize, what: &str, result: Result<(), SyncError>) {
         let line = match &result {
             Ok(()) => format!("ws{n}: {what} ok"),
@@ -503,6 +529,7 @@ impl Schedule {
         ));
     }
 
+    /// Partitions or heals the network, or changes the random faults.
     fn network(&mut self) {
         let line = match self.rng.gen_range(0..4) {
             0 if !self.proxy.is_partitioned() => {
@@ -666,7 +693,7 @@ impl Schedule {
                 }
             }
         }
-        let made: BTreeSet<Uuid> = self.created.iter().map(|(id, _)| *id).collect();
+        let made: BTreeSet<Uuid> = self.created.iter().copied().collect();
         for id in &made {
             match creates.get(id).map(String::as_str) {
                 None => {
