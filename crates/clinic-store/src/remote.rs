@@ -210,7 +210,12 @@ pub(crate) async fn rebase_pending_all(w: &mut WriteTx<'_>, ids: &[Uuid]) -> Res
 }
 
 /// Re-applies this record's pending local changes on top of the server's
-/// version just written.
+/// version just written, field by field by the server's own rule (the
+/// three-way merge): a field the server has not changed since the edit's
+/// base takes the edit's value; a field the server changed meanwhile keeps
+/// the server's value, which is what the push will find, so the record
+/// never shows a value the server is going to refuse. The losing value
+/// comes back as a conflict when the server has answered.
 pub(crate) async fn rebase_pending(w: &mut WriteTx<'_>, id: Uuid) -> Result<()> {
     w.flush().await?;
     let id_s = id.to_string();
