@@ -1,8 +1,10 @@
 //! Applying pushed mutations: the server side of the outbox.
 //!
-//! A push is one PostgreSQL transaction; each mutation runs under its own
-//! savepoint, so a rejected mutation rolls back alone and the ones after it
-//! still apply; the records it would have changed go to the feed again, so
+//! A push is one PostgreSQL transaction; each mutation that writes more
+//! than one statement runs under its own savepoint, so a rejected mutation
+//! rolls back alone and the ones after it still apply (a create is a single
+//! statement after validation; if one fails unexpectedly, the whole push is
+//! run again with a savepoint around every mutation); the records it would have changed go to the feed again, so
 //! the workstation that shows the refused change locally gets the server's
 //! version back. Every mutation id gets exactly one stored outcome; a replayed
 //! push returns the stored outcomes and changes nothing. A database failure
@@ -114,6 +116,22 @@ pub async fn push(state: &AppState, caller: &Caller, req: PushRequest) -> ApiRes
         now,
     };
 
+    // Fast first: single-statement creates run without a savepoint. If one
+    // fails unexpectedly, the transaction is lost; run the push again with
+    // a savepoint around every mutation, so only that one is rejected.
+    match apply_batch(state, &ctx, &req, false).await {
+        Err(ApiError::Internal) => apply_batch(state, &ctx, &req, true).await,
+        other => other,
+    }
+}
+
+/// One attempt at a push. `careful`: a savepoint around every mutation.
+async fn apply_batch(
+    state: &AppState,
+    ctx: &Ctx,
+    req: &PushRequest,
+    careful: bool,
+) -> ApiResult<PushResponse> {
     let mut tx = state.pool.begin().await?;
     // One push per workstation at a time, so a retry racing its original
     // waits and then finds the stored outcomes.
@@ -133,9 +151,28 @@ pub async fn push(state: &AppState, caller: &Caller, req: PushRequest) -> ApiRes
             outcomes.push(o.clone());
             continue;
         }
+        // A create is one INSERT ... ON CONFLICT DO NOTHING after the
+        // validation, so a refused create has written nothing to undo.
+        let single = !careful && m.entity == "patient" && m.op == "create";
+        if single {
+            let outcome = match apply_one(&mut tx, ctx, m, &mut feed).await {
+                Ok(o) => o,
+                Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
+                Err(_) => return Err(ApiError::Internal),
+            };
+            outcomes.push(MutationOutcome {
+                mutation_id: m.mutation_id,
+                status: outcome.status,
+                code: outcome.code,
+                message: outcome.message,
+                conflicts: outcome.conflicts,
+            });
+            fresh_idx.push(outcomes.len() - 1);
+            continue;
+        }
         sqlx::query("SAVEPOINT m").execute(&mut *tx).await?;
         let mark = feed.len();
-        let outcome = match apply_one(&mut tx, &ctx, m, &mut feed).await {
+        let outcome = match apply_one(&mut tx, ctx, m, &mut feed).await {
             Ok(o) => o,
             // Worth a retry: abort the push, record nothing.
             Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
@@ -151,7 +188,7 @@ pub async fn push(state: &AppState, caller: &Caller, req: PushRequest) -> ApiRes
                 .execute(&mut *tx)
                 .await?;
             feed.truncate(mark);
-            resend_refused(&mut tx, &ctx, m, &mut feed).await?;
+            resend_refused(&mut tx, ctx, m, &mut feed).await?;
         } else {
             sqlx::query("RELEASE SAVEPOINT m").execute(&mut *tx).await?;
         }
@@ -172,7 +209,7 @@ pub async fn push(state: &AppState, caller: &Caller, req: PushRequest) -> ApiRes
     {
         fresh.push((m, &outcomes[*i]));
     }
-    store_outcomes(&mut tx, &ctx, &fresh).await?;
+    store_outcomes(&mut tx, ctx, &fresh).await?;
     feed.publish(&mut tx, ctx.clinic_id).await?;
     tx.commit().await?;
     Ok(PushResponse { outcomes })

@@ -430,7 +430,17 @@ pub(crate) async fn outcomes(
     w.flush().await?;
     let now = sql::ts(w.now);
     let mut counts = [0u32; 3];
+    let mut plain = Vec::new();
     for o in outcomes {
+        counts[match o.status {
+            OutcomeStatus::Applied => 0,
+            OutcomeStatus::Conflict => 1,
+            OutcomeStatus::Rejected => 2,
+        }] += 1;
+        if o.status == OutcomeStatus::Applied && o.code.is_none() && o.conflicts.is_empty() {
+            plain.push(o.mutation_id.to_string());
+            continue;
+        }
         let outcome = json!({"code": o.code, "message": o.message, "conflicts": o.conflicts});
         sqlx::query(
             "UPDATE outbox SET status = ?, outcome = ?, acked_at = ? WHERE mutation_id = ? AND status = 'pending'",
@@ -441,11 +451,17 @@ pub(crate) async fn outcomes(
         .bind(o.mutation_id.to_string())
         .execute(&mut *w.tx)
         .await?;
-        counts[match o.status {
-            OutcomeStatus::Applied => 0,
-            OutcomeStatus::Conflict => 1,
-            OutcomeStatus::Rejected => 2,
-        }] += 1;
+    }
+    if !plain.is_empty() {
+        // The common case, one statement for the whole push.
+        sqlx::query(
+            "UPDATE outbox SET status = 'applied', acked_at = ? WHERE status = 'pending' \
+             AND mutation_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(&now)
+        .bind(serde_json::to_string(&plain).expect("strings serialize"))
+        .execute(&mut *w.tx)
+        .await?;
     }
     w.audit(
         AuditAction::Update,

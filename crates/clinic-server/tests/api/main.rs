@@ -714,3 +714,38 @@ async fn two_server_processes_share_the_feed_and_the_live_channel() {
             .any(|c| c["entity_id"] == json!(id))
     );
 }
+
+#[tokio::test]
+async fn a_create_that_fails_in_the_database_is_rejected_alone() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "alice", Role::Admin).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
+    let t = s.sign_in("rita").await.access_token;
+    // Valid as a record, but it points at a patient the database does not
+    // have: the foreign key fails inside the push's transaction.
+    let mut dangling = patient(&mrn("KAB", 2), "Orphan");
+    dangling["status"] = json!("merged");
+    dangling["merged_into"] = json!(Uuid::now_v7());
+    let batch = json!({"workstation_id": ws, "mutations": [
+        mutation(rita, Uuid::now_v7(), "patient", "create", None, patient(&mrn("KAB", 1), "Ivanova")),
+        mutation(rita, Uuid::now_v7(), "patient", "create", None, dangling),
+        mutation(rita, Uuid::now_v7(), "patient", "create", None, patient(&mrn("KAB", 3), "Smith")),
+    ]});
+    let r = s.post("/v1/sync/push", Some(&t), batch).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let statuses: Vec<&str> = r.1["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["applied", "rejected", "applied"]);
+    assert_eq!(r.1["outcomes"][1]["code"], "server_error");
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM patients")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
