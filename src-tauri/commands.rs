@@ -1,19 +1,31 @@
 //! The commands the UI invokes. Each is a thin wrapper: take the managed
 //! workstation, call it, map the error. Roles are checked inside the core.
+//! After every write the sync engine is nudged, so the change goes to the
+//! server at once when online.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use clinic_domain::audit::{AuditEntry, AuditFilter, AuditVerification, HistoryEntry};
+use clinic_domain::error::ErrorBody;
 use clinic_domain::import::ImportReport;
 use clinic_domain::patient::{DuplicateCandidate, Patient, PatientInput, PatientSummary};
+use clinic_domain::sync::{ConflictReview, SyncStatus};
 use clinic_domain::user::{Language, NewUser, Session, User};
 use clinic_domain::workstation::WorkstationInfo;
+use clinic_domain::{ErrorCode, Permission};
+use clinic_store::StoreError;
+use clinic_sync::SyncError;
+use clinic_sync::client::ClientError;
 use tauri::{AppHandle, Emitter, State, WebviewWindow};
 use uuid::Uuid;
 
-use crate::error::CmdResult;
+use crate::error::{CmdResult, IpcError};
 use crate::startup;
-use crate::state::AppState;
+use crate::state::{AppState, Opened};
+
+/// How long sign-in waits for the server before signing in offline.
+const ONLINE_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// The UI's first screen is rendered: show the window (created hidden).
 ///
@@ -50,13 +62,68 @@ pub async fn setup_admin(state: State<'_, AppState>, user: NewUser) -> CmdResult
     Ok(state.ws().await?.setup_admin(user).await?)
 }
 
+/// Signs in. On an enrolled workstation the server is asked first: it
+/// checks the password (and leaves a local verifier for offline sign-ins);
+/// when it cannot be reached, the local (offline) sign-in decides.
 #[tauri::command]
 pub async fn sign_in(
     state: State<'_, AppState>,
     username: String,
     password: String,
 ) -> CmdResult<Session> {
-    Ok(state.ws().await?.sign_in(&username, &password).await?)
+    let opened = state.opened().await?;
+    sign_in_online_first(opened, &username, &password).await?;
+    let session = opened.ws.sign_in(&username, &password).await?;
+    opened.sync.nudge();
+    Ok(session)
+}
+
+async fn sign_in_online_first(o: &Opened, username: &str, password: &str) -> CmdResult<()> {
+    let online = tokio::time::timeout(
+        ONLINE_SIGN_IN_TIMEOUT,
+        o.sync.sign_in_online(username, password),
+    )
+    .await;
+    match online {
+        // Signed in on the server, or not enrolled: the local sign-in follows.
+        Ok(Ok(_)) => Ok(()),
+        Err(_) | Ok(Err(SyncError::Client(ClientError::Unreachable(_)))) => {
+            tracing::info!("server unreachable; signing in offline");
+            Ok(())
+        }
+        Ok(Err(SyncError::Client(ClientError::Unauthorized { code })))
+            if code == "invalid_credentials" && o.ws.is_local_account(username).await? =>
+        {
+            // An account of this workstation only: the server never knew it.
+            Ok(())
+        }
+        Ok(Err(e)) => Err(sync_error(e)),
+    }
+}
+
+/// The UI's `{code, message}` for a failed call to the server.
+fn sync_error(e: SyncError) -> IpcError {
+    let body = |code: ErrorCode, message: String| {
+        IpcError(ErrorBody {
+            code,
+            message,
+            fields: Vec::new(),
+        })
+    };
+    match e {
+        SyncError::Store(e) => e.into(),
+        SyncError::Client(ClientError::Unreachable(m)) => body(ErrorCode::ServerUnreachable, m),
+        SyncError::Client(ClientError::Unauthorized { code }) if code == "invalid_credentials" => {
+            StoreError::InvalidCredentials.into()
+        }
+        SyncError::Client(ClientError::Refused { code, message, .. }) => match code.as_str() {
+            "account_locked" => body(ErrorCode::AccountLocked, message),
+            "account_disabled" => StoreError::AccountDisabled.into(),
+            "forbidden" => StoreError::Forbidden.into(),
+            _ => body(ErrorCode::ServerRefused, format!("{code}: {message}")),
+        },
+        other => body(ErrorCode::ServerRefused, other.to_string()),
+    }
 }
 
 #[tauri::command]
@@ -87,7 +154,9 @@ pub async fn activity(state: State<'_, AppState>) -> CmdResult<()> {
 
 #[tauri::command]
 pub async fn set_language(state: State<'_, AppState>, language: Language) -> CmdResult<User> {
-    Ok(state.ws().await?.set_language(language).await?)
+    let user = state.ws().await?.set_language(language).await?;
+    state.sync().await?.nudge();
+    Ok(user)
 }
 
 #[tauri::command]
@@ -121,7 +190,9 @@ pub async fn patient_register(
     state: State<'_, AppState>,
     input: PatientInput,
 ) -> CmdResult<Patient> {
-    Ok(state.ws().await?.patient_register(&input).await?)
+    let patient = state.ws().await?.patient_register(&input).await?;
+    state.sync().await?.nudge();
+    Ok(patient)
 }
 
 #[tauri::command]
@@ -136,11 +207,13 @@ pub async fn patient_update(
     base_version: i64,
     input: PatientInput,
 ) -> CmdResult<Patient> {
-    Ok(state
+    let patient = state
         .ws()
         .await?
         .patient_update(id, base_version, &input)
-        .await?)
+        .await?;
+    state.sync().await?.nudge();
+    Ok(patient)
 }
 
 #[tauri::command]
@@ -154,7 +227,9 @@ pub async fn patient_merge(
     keep_id: Uuid,
     merge_id: Uuid,
 ) -> CmdResult<Patient> {
-    Ok(state.ws().await?.patient_merge(keep_id, merge_id).await?)
+    let patient = state.ws().await?.patient_merge(keep_id, merge_id).await?;
+    state.sync().await?.nudge();
+    Ok(patient)
 }
 
 #[tauri::command]
@@ -164,7 +239,9 @@ pub async fn users_list(state: State<'_, AppState>) -> CmdResult<Vec<User>> {
 
 #[tauri::command]
 pub async fn user_create(state: State<'_, AppState>, user: NewUser) -> CmdResult<User> {
-    Ok(state.ws().await?.user_create(user).await?)
+    let user = state.ws().await?.user_create(user).await?;
+    state.sync().await?.nudge();
+    Ok(user)
 }
 
 #[tauri::command]
@@ -173,7 +250,9 @@ pub async fn user_reset_password(
     id: Uuid,
     password: String,
 ) -> CmdResult<()> {
-    Ok(state.ws().await?.user_reset_password(id, &password).await?)
+    state.ws().await?.user_reset_password(id, &password).await?;
+    state.sync().await?.nudge();
+    Ok(())
 }
 
 #[tauri::command]
@@ -182,7 +261,9 @@ pub async fn user_set_disabled(
     id: Uuid,
     disabled: bool,
 ) -> CmdResult<User> {
-    Ok(state.ws().await?.user_set_disabled(id, disabled).await?)
+    let user = state.ws().await?.user_set_disabled(id, disabled).await?;
+    state.sync().await?.nudge();
+    Ok(user)
 }
 
 #[tauri::command]
@@ -203,11 +284,13 @@ pub async fn settings_set_idle_lock(
     state: State<'_, AppState>,
     minutes: u32,
 ) -> CmdResult<WorkstationInfo> {
-    Ok(state
+    let info = state
         .ws()
         .await?
         .settings_update(None, Some(minutes))
-        .await?)
+        .await?;
+    state.sync().await?.nudge();
+    Ok(info)
 }
 
 #[tauri::command]
@@ -215,12 +298,16 @@ pub async fn workstation_rename(
     state: State<'_, AppState>,
     name: String,
 ) -> CmdResult<WorkstationInfo> {
-    Ok(state.ws().await?.settings_update(Some(name), None).await?)
+    let info = state.ws().await?.settings_update(Some(name), None).await?;
+    state.sync().await?.nudge();
+    Ok(info)
 }
 
 #[tauri::command]
 pub async fn demo_load(state: State<'_, AppState>) -> CmdResult<u64> {
-    Ok(state.ws().await?.demo_load().await?)
+    let n = state.ws().await?.demo_load().await?;
+    state.sync().await?.nudge();
+    Ok(n)
 }
 
 #[tauri::command]
@@ -238,5 +325,57 @@ pub async fn import_patients_csv(
             let _ = app.emit("import-progress", p);
         })
         .await?;
+    if !dry_run {
+        state.sync().await?.nudge();
+    }
     Ok(report)
+}
+
+/// The sync status now (any signed-in user); changes also arrive as the
+/// `sync-status` event.
+#[tauri::command]
+pub async fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
+    let o = state.opened().await?;
+    o.ws.check_signed_in()?;
+    let status = o.sync.status().borrow().clone();
+    Ok(status)
+}
+
+/// Enrols this workstation with the clinic's server (admin only): the
+/// address must be https, or plain http to this computer.
+#[tauri::command]
+pub async fn sync_enroll(
+    state: State<'_, AppState>,
+    server_url: String,
+    clinic_code: String,
+    username: String,
+    password: String,
+) -> CmdResult<()> {
+    let o = state.opened().await?;
+    let actor = o.ws.authorize(Some(Permission::ManageSettings))?;
+    let url = clinic_store::sync::check_server_url(&server_url)?;
+    o.sync
+        .enroll(&actor, &url, &clinic_code, &username, &password)
+        .await
+        .map_err(sync_error)?;
+    Ok(())
+}
+
+/// Sync conflicts waiting for reception, with their patients.
+#[tauri::command]
+pub async fn conflicts_list(state: State<'_, AppState>) -> CmdResult<Vec<ConflictReview>> {
+    Ok(state.ws().await?.conflicts_list().await?)
+}
+
+/// Settles a conflict: `keep_client` uses the value that lost instead of the
+/// server's.
+#[tauri::command]
+pub async fn conflict_resolve(
+    state: State<'_, AppState>,
+    id: Uuid,
+    keep_client: bool,
+) -> CmdResult<()> {
+    state.ws().await?.conflict_resolve(id, keep_client).await?;
+    state.sync().await?.nudge();
+    Ok(())
 }

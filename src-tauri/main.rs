@@ -1,7 +1,7 @@
 //! The clinic workstation app: a thin Tauri shell over `clinic-store`.
 //!
 //! `main` manages one [`state::AppState`] (the database opens in the
-//! background while the window starts) and lists the
+//! background while the window starts, then its sync engine) and lists the
 //! commands; each command in [`commands`] is a few lines that call the
 //! store's [`clinic_store::Workstation`], which checks roles and does the work.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -80,6 +80,10 @@ fn main() {
             commands::workstation_rename,
             commands::demo_load,
             commands::import_patients_csv,
+            commands::sync_status,
+            commands::sync_enroll,
+            commands::conflicts_list,
+            commands::conflict_resolve,
         ])
         .build(tauri::generate_context!())
         .expect("the Tauri runtime failed to start");

@@ -1,10 +1,13 @@
-//! The app's managed state: the open workstation, or why it could not open.
+//! The app's managed state: the open workstation and its sync engine, or
+//! why the database could not open.
 
 use std::path::{Path, PathBuf};
 
 use clinic_domain::error::ErrorBody;
+use clinic_domain::sync::SyncStatus;
 use clinic_store::{OpenOptions, Store, Workstation};
-use tauri::Manager;
+use clinic_sync::SyncEngine;
+use tauri::{Emitter, Manager};
 use tokio::sync::OnceCell;
 
 use crate::error::IpcError;
@@ -17,42 +20,76 @@ use crate::startup;
 /// first waits for that one opening, never starts a second.
 pub struct AppState {
     path: PathBuf,
-    workstation: OnceCell<Result<Workstation, ErrorBody>>,
+    opened: OnceCell<Result<Opened, ErrorBody>>,
 }
+
+/// The open database's workstation and the one sync engine over it.
+pub struct Opened {
+    /// Session and permission checks; every command goes through it.
+    pub ws: Workstation,
+    /// Pushes the outbox and pulls the clinic's feed in the background.
+    pub sync: SyncEngine,
+}
+
+/// The event that carries every new [`SyncStatus`] to the UI.
+pub const SYNC_STATUS_EVENT: &str = "sync-status";
 
 impl AppState {
     /// The state for the database at `path`, not opened yet.
     pub fn new(path: PathBuf) -> AppState {
         AppState {
             path,
-            workstation: OnceCell::new(),
+            opened: OnceCell::new(),
         }
     }
 
-    /// Starts opening the database on the async runtime.
+    /// Starts opening the database on the async runtime; once open, every
+    /// change of the sync status is sent to the UI as [`SYNC_STATUS_EVENT`].
     pub fn open_in_background(app: &tauri::AppHandle) {
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
-            let _ = app.state::<AppState>().ws().await;
+            let state = app.state::<AppState>();
+            let Ok(opened) = state.opened().await else {
+                return;
+            };
             startup::mark("db_open");
+            let mut status = opened.sync.status();
+            loop {
+                let now: SyncStatus = status.borrow_and_update().clone();
+                // A window that is not there yet asks with `sync_status`.
+                let _ = app.emit(SYNC_STATUS_EVENT, now);
+                if status.changed().await.is_err() {
+                    return;
+                }
+            }
         });
     }
 
-    /// The workstation, or the error that stopped it opening; waits for the
-    /// opening when it has not finished yet.
-    pub async fn ws(&self) -> Result<&Workstation, IpcError> {
-        self.workstation
+    /// The database and its engine, or the error that stopped it opening;
+    /// waits for the opening when it has not finished yet.
+    pub async fn opened(&self) -> Result<&Opened, IpcError> {
+        self.opened
             .get_or_init(|| open(&self.path))
             .await
             .as_ref()
             .map_err(|e| IpcError(e.clone()))
+    }
+
+    /// The workstation (see [`AppState::opened`]).
+    pub async fn ws(&self) -> Result<&Workstation, IpcError> {
+        Ok(&self.opened().await?.ws)
+    }
+
+    /// The sync engine (see [`AppState::opened`]).
+    pub async fn sync(&self) -> Result<&SyncEngine, IpcError> {
+        Ok(&self.opened().await?.sync)
     }
 }
 
 /// Opens the database at `path`. A failure (damaged file, another instance
 /// running) is kept and shown by the UI, never papered over with a new empty
 /// database.
-async fn open(path: &Path) -> Result<Workstation, ErrorBody> {
+async fn open(path: &Path) -> Result<Opened, ErrorBody> {
     tracing::info!(path = %path.display(), "opening the database");
     let opened = async {
         let store = Store::open(
@@ -66,10 +103,19 @@ async fn open(path: &Path) -> Result<Workstation, ErrorBody> {
         Workstation::new(store).await
     }
     .await;
-    if let Err(e) = &opened {
-        tracing::error!(error = %e, "the database could not be opened");
-    }
-    opened.map_err(|e| e.to_body())
+    let ws = match opened {
+        Ok(ws) => ws,
+        Err(e) => {
+            tracing::error!(error = %e, "the database could not be opened");
+            return Err(e.to_body());
+        }
+    };
+    // The keychain probe may wait on D-Bus; keep it off the async threads.
+    let secrets = tokio::task::spawn_blocking(clinic_sync::default_store)
+        .await
+        .unwrap_or_else(|_| Box::new(clinic_sync::SessionOnly::default()));
+    let sync = SyncEngine::start(ws.store().clone(), secrets);
+    Ok(Opened { ws, sync })
 }
 
 /// The database path from `--db PATH` or `--db=PATH`, else `CLINIC_DB`.

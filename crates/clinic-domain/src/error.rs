@@ -49,6 +49,10 @@ pub enum ErrorCode {
     Io,
     /// An unexpected internal error; details are in the local log.
     Internal,
+    /// The central server could not be reached; try again later.
+    ServerUnreachable,
+    /// The central server refused the request (see the message).
+    ServerRefused,
 }
 
 impl ErrorCode {
@@ -73,6 +77,8 @@ impl ErrorCode {
             Self::DatabaseTooNew => "database_too_new",
             Self::Io => "io",
             Self::Internal => "internal",
+            Self::ServerUnreachable => "server_unreachable",
+            Self::ServerRefused => "server_refused",
         }
     }
 }

@@ -21,7 +21,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::error::FieldError;
-use crate::patient::{PatientFields, PatientInput};
+use crate::patient::{PatientFields, PatientInput, PatientSummary};
 use crate::role::Role;
 use crate::user::Language;
 
@@ -301,6 +301,17 @@ pub struct PatientConflict {
     /// When reception settled it, if it has been.
     #[serde(default)]
     pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// An open conflict as reception reviews it: the conflict and the patient
+/// it belongs to (`None` if the record is not on this workstation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ConflictReview {
+    /// The conflict.
+    pub conflict: PatientConflict,
+    /// The patient's name and MRN.
+    pub patient: Option<PatientSummary>,
 }
 
 /// A user account as the server shares it with workstations (no secrets).

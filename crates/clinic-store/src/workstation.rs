@@ -9,6 +9,7 @@ use clinic_domain::audit::{AuditEntry, AuditFilter, AuditVerification, HistoryEn
 use clinic_domain::import::{ImportProgress, ImportReport};
 use clinic_domain::password::DUMMY_HASH;
 use clinic_domain::patient::{DuplicateCandidate, Patient, PatientInput, PatientSummary};
+use clinic_domain::sync::ConflictReview;
 use clinic_domain::user::{Language, NewUser, Session, User, check_password};
 use clinic_domain::workstation::WorkstationInfo;
 use clinic_domain::{Permission, Role};
@@ -78,6 +79,27 @@ impl Workstation {
             session.actor.require(p)?;
         }
         Ok(session.actor.clone())
+    }
+
+    /// The signed-in actor, after the idle check and, when given, the
+    /// permission check: for commands that do their work outside this type
+    /// (the app's sync commands), so the role is still checked in the core.
+    pub fn authorize(&self, permission: Option<Permission>) -> Result<Actor> {
+        self.actor(permission)
+    }
+
+    /// Whether someone is signed in and the workstation is not locked,
+    /// without counting as activity: for what the UI reads by itself (the
+    /// status bar), which must not keep the idle lock away.
+    pub fn check_signed_in(&self) -> Result<()> {
+        let now = self.store.now();
+        let idle = Duration::minutes(i64::from(self.idle_lock_minutes.load(Ordering::Relaxed)));
+        let guard = self.session_lock();
+        let session = guard.as_ref().ok_or(StoreError::Unauthenticated)?;
+        if session.locked || now - session.last_activity > idle {
+            return Err(StoreError::SessionLocked);
+        }
+        Ok(())
     }
 
     async fn session_for(&self, user_id: Uuid) -> Result<Session> {
@@ -439,5 +461,56 @@ impl Workstation {
         self.store
             .import_patients(&actor, csv.as_bytes(), csv.len() as u64, dry_run, progress)
             .await
+    }
+
+    /// Whether `username` is an account made on this workstation only (not
+    /// one that came from the server): the server cannot check its password,
+    /// so an enrolled workstation signs it in locally.
+    pub async fn is_local_account(&self, username: &str) -> Result<bool> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE username = ? AND origin <> 'server'")
+                .bind(username.trim())
+                .fetch_one(self.store.pool())
+                .await?;
+        Ok(n > 0)
+    }
+
+    /// Sync conflicts waiting for review, each with its patient (reception).
+    pub async fn conflicts_list(&self) -> Result<Vec<ConflictReview>> {
+        self.actor(Some(Permission::WriteDemographics))?;
+        let mut out = Vec::new();
+        for conflict in self.store.open_conflicts().await? {
+            let patient = match self.store.patient(conflict.patient_id).await {
+                Ok(p) => Some(summary_of(&p)),
+                Err(StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            };
+            out.push(ConflictReview { conflict, patient });
+        }
+        Ok(out)
+    }
+
+    /// Settles a conflict: keep the server's value, or use the one that lost.
+    pub async fn conflict_resolve(&self, id: Uuid, keep_client: bool) -> Result<()> {
+        let actor = self.actor(Some(Permission::WriteDemographics))?;
+        self.store
+            .commit(&actor, Mutation::ConflictResolve { id, keep_client })
+            .await?;
+        Ok(())
+    }
+}
+
+fn summary_of(p: &Patient) -> PatientSummary {
+    PatientSummary {
+        id: p.id,
+        mrn: p.mrn.clone(),
+        family_name: p.family_name.clone(),
+        given_name: p.given_name.clone(),
+        middle_name: p.middle_name.clone(),
+        sex: p.sex,
+        birth_date: p.birth_date,
+        birth_date_estimated: p.birth_date_estimated,
+        phone: p.phones.first().cloned(),
+        national_id: p.national_id.clone(),
     }
 }

@@ -3,4 +3,4 @@
 /**
  * A stable, machine-readable error code.
  */
-export type ErrorCode = "validation" | "not_found" | "forbidden" | "unauthenticated" | "session_locked" | "invalid_credentials" | "account_locked" | "account_disabled" | "weak_password" | "conflict" | "setup_required" | "already_set_up" | "user_exists" | "database_corrupt" | "database_locked" | "database_too_new" | "io" | "internal";
+export type ErrorCode = "validation" | "not_found" | "forbidden" | "unauthenticated" | "session_locked" | "invalid_credentials" | "account_locked" | "account_disabled" | "weak_password" | "conflict" | "setup_required" | "already_set_up" | "user_exists" | "database_corrupt" | "database_locked" | "database_too_new" | "io" | "internal" | "server_unreachable" | "server_refused";
