@@ -7,7 +7,7 @@ import PatientRecord from "./screens/patients/PatientRecord.svelte";
 import PatientSearch from "./screens/patients/PatientSearch.svelte";
 import { app, resetAfterSignOut, toasts } from "./lib/state.svelte";
 import { setLanguage } from "./lib/locale.svelte";
-import { clearMocks, fakeCore, info, patient, reject, session, summary } from "./test/fakeCore";
+import { clearMocks, fakeCore, info, patient, reject, session, summary, syncStatus } from "./test/fakeCore";
 
 const byId = (id: string) => screen.getByTestId(id);
 const type = (id: string, value: string) => fireEvent.input(byId(id), { target: { value } });
@@ -43,6 +43,7 @@ describe("App start", () => {
       ui_show: () => null,
       ui_ready: () => null,
       sign_in: (a) => (a.username === "anna" && a.password === "Teal-Lantern-48" ? session("reception") : reject("invalid_credentials")),
+      sync_status: () => syncStatus(),
     });
     render(App);
     await waitFor(() => byId("signin-username"));
@@ -53,10 +54,11 @@ describe("App start", () => {
     await waitFor(() => byId("statusbar"), { timeout: 5000 });
     expect(byId("statusbar-user").textContent).toContain("Test reception");
     expect(byId("statusbar-user").textContent).toContain("Reception");
-    expect(byId("statusbar-connection").textContent).toContain("Offline");
+    await waitFor(() => expect(byId("statusbar-connection").textContent).toContain("Offline"));
     expect(screen.queryByTestId("nav-admin")).toBeNull();
     expect(byId("nav-patients")).toBeTruthy();
-  });
+    // The lazily loaded shell may take most of the default 5 s on a busy machine.
+  }, 15_000);
 
   it("shows the lock screen when a command says session_locked", async () => {
     fakeCore({

@@ -8,6 +8,7 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AuditEntry } from "../bindings/AuditEntry";
 import type { AuditFilter } from "../bindings/AuditFilter";
 import type { AuditVerification } from "../bindings/AuditVerification";
+import type { ConflictReview } from "../bindings/ConflictReview";
 import type { DuplicateCandidate } from "../bindings/DuplicateCandidate";
 import type { ErrorBody } from "../bindings/ErrorBody";
 import type { HistoryEntry } from "../bindings/HistoryEntry";
@@ -19,6 +20,7 @@ import type { Patient } from "../bindings/Patient";
 import type { PatientInput } from "../bindings/PatientInput";
 import type { PatientSummary } from "../bindings/PatientSummary";
 import type { Session } from "../bindings/Session";
+import type { SyncStatus } from "../bindings/SyncStatus";
 import type { User } from "../bindings/User";
 import type { WorkstationInfo } from "../bindings/WorkstationInfo";
 import { toErrorBody } from "./errors";
@@ -98,6 +100,14 @@ export const api = {
   importPatientsCsv: (csv: string, dryRun: boolean) => call<ImportReport>("import_patients_csv", { csv, dryRun }),
   onImportProgress: (fn: (p: ImportProgress) => void): Promise<UnlistenFn> =>
     listen<ImportProgress>("import-progress", (e) => fn(e.payload)),
+
+  syncStatus: () => call<SyncStatus>("sync_status"),
+  onSyncStatus: (fn: (s: SyncStatus) => void): Promise<UnlistenFn> =>
+    listen<SyncStatus>("sync-status", (e) => fn(e.payload)),
+  syncEnroll: (serverUrl: string, clinicCode: string, username: string, password: string) =>
+    call<null>("sync_enroll", { serverUrl, clinicCode, username, password }),
+  conflictsList: () => call<ConflictReview[]>("conflicts_list"),
+  conflictResolve: (id: string, keepClient: boolean) => call<null>("conflict_resolve", { id, keepClient }),
 
   /** The first screen is rendered: show the window (created hidden). */
   uiShow: () => call<null>("ui_show"),

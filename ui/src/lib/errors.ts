@@ -23,6 +23,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "database_too_new",
   "io",
   "internal",
+  "server_unreachable",
+  "server_refused",
 ];
 
 /** Field error codes the domain crate produces (patient and user forms). */

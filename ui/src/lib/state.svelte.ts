@@ -9,7 +9,8 @@ export type PatientView =
   | { kind: "search" }
   | { kind: "register" }
   | { kind: "record"; id: string }
-  | { kind: "edit"; id: string };
+  | { kind: "edit"; id: string }
+  | { kind: "conflicts" };
 
 export interface AppState {
   info: WorkstationInfo | null;
@@ -39,6 +40,11 @@ export function can(p: Permission): boolean {
 export function openPatient(id: string): void {
   app.section = "patients";
   app.patients = { kind: "record", id };
+}
+
+export function openConflicts(): void {
+  app.section = "patients";
+  app.patients = { kind: "conflicts" };
 }
 
 export function resetAfterSignOut(): void {

@@ -9,6 +9,7 @@ import type { PatientSummary } from "../bindings/PatientSummary";
 import type { Permission } from "../bindings/Permission";
 import type { Role } from "../bindings/Role";
 import type { Session } from "../bindings/Session";
+import type { SyncStatus } from "../bindings/SyncStatus";
 import type { WorkstationInfo } from "../bindings/WorkstationInfo";
 
 export type Handler = (args: Record<string, unknown>) => unknown;
@@ -117,4 +118,17 @@ export const summary = (p: Patient): PatientSummary => ({
   birth_date_estimated: p.birth_date_estimated,
   phone: p.phones[0] ?? null,
   national_id: p.national_id,
+});
+
+export const syncStatus = (over: Partial<SyncStatus> = {}): SyncStatus => ({
+  configured: true,
+  server_url: "https://clinic.example",
+  connection: "offline",
+  pending: 0,
+  rejected: 0,
+  conflicts: 0,
+  last_sync_at: null,
+  progress: null,
+  problem: null,
+  ...over,
 });
