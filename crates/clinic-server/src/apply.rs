@@ -152,30 +152,19 @@ async fn apply_batch(
             continue;
         }
         // A create is one INSERT ... ON CONFLICT DO NOTHING after the
-        // validation, so a refused create has written nothing to undo.
-        let single = !careful && m.entity == "patient" && m.op == "create";
-        if single {
-            let outcome = match apply_one(&mut tx, ctx, m, &mut feed).await {
-                Ok(o) => o,
-                Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
-                Err(_) => return Err(ApiError::Internal),
-            };
-            outcomes.push(MutationOutcome {
-                mutation_id: m.mutation_id,
-                status: outcome.status,
-                code: outcome.code,
-                message: outcome.message,
-                conflicts: outcome.conflicts,
-            });
-            fresh_idx.push(outcomes.len() - 1);
-            continue;
+        // validation, so a refused create has written nothing to undo and
+        // needs no savepoint.
+        let savepoint = careful || !(m.entity == "patient" && m.op == "create");
+        if savepoint {
+            sqlx::query("SAVEPOINT m").execute(&mut *tx).await?;
         }
-        sqlx::query("SAVEPOINT m").execute(&mut *tx).await?;
         let mark = feed.len();
         let outcome = match apply_one(&mut tx, ctx, m, &mut feed).await {
             Ok(o) => o,
             // Worth a retry: abort the push, record nothing.
             Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
+            // Without a savepoint the transaction is lost: run it again carefully.
+            Err(_) if !savepoint => return Err(ApiError::Internal),
             // Anything else would fail again on every retry and wedge the
             // workstation's queue: reject this one mutation, visibly.
             Err(_) => Outcome::rejected(
@@ -183,13 +172,13 @@ async fn apply_batch(
                 "the server could not apply this change; its administrator has the details",
             ),
         };
-        if outcome.status == OutcomeStatus::Rejected {
+        if savepoint && outcome.status == OutcomeStatus::Rejected {
             sqlx::query("ROLLBACK TO SAVEPOINT m")
                 .execute(&mut *tx)
                 .await?;
             feed.truncate(mark);
             resend_refused(&mut tx, ctx, m, &mut feed).await?;
-        } else {
+        } else if savepoint {
             sqlx::query("RELEASE SAVEPOINT m").execute(&mut *tx).await?;
         }
         outcomes.push(MutationOutcome {

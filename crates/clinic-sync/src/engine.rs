@@ -240,12 +240,7 @@ impl SyncEngine {
             )
             .await?;
         let hash = verifier(password).await?;
-        self.inner.vault.store(
-            tokens.user.id,
-            &tokens.access_token,
-            tokens.expires_in,
-            &tokens.refresh_token,
-        );
+        self.inner.vault.keep(&tokens);
         store
             .commit(
                 &Actor::system("sync"),
@@ -281,12 +276,7 @@ impl SyncEngine {
             })
             .await?;
         let hash = verifier(password).await?;
-        self.inner.vault.store(
-            tokens.user.id,
-            &tokens.access_token,
-            tokens.expires_in,
-            &tokens.refresh_token,
-        );
+        self.inner.vault.keep(&tokens);
         self.inner
             .store
             .commit(
@@ -449,9 +439,7 @@ async fn token_for(inner: &Inner, client: &Client, user: Uuid) -> Result<String,
         .ok_or(SyncError::SignInNeeded(Some(user)))?;
     match client.refresh(&refresh).await {
         Ok(t) => {
-            inner
-                .vault
-                .store(user, &t.access_token, t.expires_in, &t.refresh_token);
+            inner.vault.keep(&t);
             Ok(t.access_token)
         }
         Err(ClientError::Unauthorized { .. }) | Err(ClientError::Refused { .. }) => {

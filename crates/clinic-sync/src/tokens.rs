@@ -156,6 +156,11 @@ impl Vault {
         }
     }
 
+    /// Keeps the tokens of a sign-in or a refresh.
+    pub fn keep(&self, t: &clinic_domain::sync::TokenResponse) {
+        self.store(t.user.id, &t.access_token, t.expires_in, &t.refresh_token);
+    }
+
     /// A still-valid access token of `user`.
     pub fn access(&self, user: Uuid) -> Option<String> {
         let map = self.access.lock().expect("not poisoned");
