@@ -323,7 +323,12 @@ pub(crate) async fn refresh(state: &AppState, token: &str) -> ApiResult<TokenRes
         return Err(ApiError::Unauthenticated("unknown refresh token"));
     };
     let now = Utc::now();
-    if replaced_at.is_some() {
+    // A token presented again within the grace period is a retry whose
+    // answer was lost on the way (flaky clinic networks): it gets a fresh
+    // pair. Later, it is a copy someone kept.
+    let grace = Duration::seconds(state.config.refresh_reuse_grace_seconds);
+    let retry = replaced_at.is_some_and(|t| now - t <= grace) && revoked_at.is_none();
+    if replaced_at.is_some() && !retry {
         // A used token came back: someone kept a copy. End the family.
         sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
@@ -351,7 +356,8 @@ pub(crate) async fn refresh(state: &AppState, token: &str) -> ApiResult<TokenRes
     if user.disabled {
         return Err(ApiError::AccountDisabled);
     }
-    sqlx::query("UPDATE refresh_tokens SET replaced_at = $1 WHERE id = $2")
+    // The grace period counts from the first use.
+    sqlx::query("UPDATE refresh_tokens SET replaced_at = COALESCE(replaced_at, $1) WHERE id = $2")
         .bind(now)
         .bind(id)
         .execute(&mut *tx)

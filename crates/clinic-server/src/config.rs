@@ -6,6 +6,7 @@
 //! token_secret = "at least 32 random characters"
 //! access_token_minutes = 15
 //! refresh_token_days = 30
+//! refresh_reuse_grace_seconds = 60
 //! max_body_bytes = 2097152
 //! max_push_bytes = 33554432
 //! ```
@@ -37,6 +38,10 @@ pub struct Config {
     /// Refresh token lifetime.
     #[serde(default = "default_refresh_days")]
     pub refresh_token_days: i64,
+    /// How long a used refresh token may be presented again (a retry after
+    /// a lost answer) before a reuse counts as theft and ends its family.
+    #[serde(default = "default_reuse_grace")]
+    pub refresh_reuse_grace_seconds: i64,
     /// Largest request body accepted.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -54,6 +59,9 @@ fn default_access_minutes() -> i64 {
 }
 fn default_refresh_days() -> i64 {
     30
+}
+fn default_reuse_grace() -> i64 {
+    60
 }
 fn default_max_body() -> usize {
     2 * 1024 * 1024
@@ -86,6 +94,10 @@ impl Config {
         for (key, var) in [
             ("access_token_minutes", "CLINIC_SERVER_ACCESS_TOKEN_MINUTES"),
             ("refresh_token_days", "CLINIC_SERVER_REFRESH_TOKEN_DAYS"),
+            (
+                "refresh_reuse_grace_seconds",
+                "CLINIC_SERVER_REFRESH_REUSE_GRACE_SECONDS",
+            ),
             ("max_body_bytes", "CLINIC_SERVER_MAX_BODY_BYTES"),
             ("max_push_bytes", "CLINIC_SERVER_MAX_PUSH_BYTES"),
         ] {
@@ -112,6 +124,9 @@ impl Config {
         }
         if !(1..=365).contains(&self.refresh_token_days) {
             bail!("refresh_token_days must be between 1 and 365");
+        }
+        if !(0..=600).contains(&self.refresh_reuse_grace_seconds) {
+            bail!("refresh_reuse_grace_seconds must be between 0 and 600");
         }
         Ok(())
     }

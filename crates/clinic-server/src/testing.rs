@@ -159,6 +159,7 @@ impl TestServer {
             token_secret: SECRET.into(),
             access_token_minutes: 15,
             refresh_token_days: 30,
+            refresh_reuse_grace_seconds: 60,
             max_body_bytes: 256 * 1024,
             max_push_bytes: 32 * 1024 * 1024,
         };

@@ -28,7 +28,8 @@ async fn health_and_ready_answer() {
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     let db = TestDb::new().await;
     db.user(db.clinic_id, "rita", Role::Reception).await;
-    let s = TestServer::start(&db).await;
+    // No grace period: any second use is a copy.
+    let s = TestServer::start_with(&db, |c| c.refresh_reuse_grace_seconds = 0).await;
     let first = s.sign_in("rita").await;
     assert_eq!(
         s.get("/v1/me", Some(&first.access_token)).await.1["username"],
@@ -86,6 +87,28 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
         .await
         .0,
         401
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_retried_after_a_lost_answer_still_works() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start(&db).await;
+    let first = s.sign_in("rita").await;
+    let body = json!({"refresh_token": first.refresh_token});
+    let lost = s.post("/v1/auth/refresh", None, body.clone()).await;
+    assert_eq!(lost.0, 200);
+    // The answer never arrived; the workstation asks again with the same token.
+    let retry = s.post("/v1/auth/refresh", None, body).await;
+    assert_eq!(retry.0, 200, "{}", retry.1);
+    let next = retry.1["refresh_token"].as_str().unwrap();
+    assert_ne!(next, lost.1["refresh_token"].as_str().unwrap());
+    assert_eq!(
+        s.post("/v1/auth/refresh", None, json!({"refresh_token": next}))
+            .await
+            .0,
+        200
     );
 }
 
