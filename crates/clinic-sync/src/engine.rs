@@ -360,10 +360,13 @@ async fn run_live(inner: Arc<Inner>) {
             Ok::<(), SyncError>(())
         }
         .await;
-        failures = if listened.is_ok() {
-            0
-        } else {
-            failures.saturating_add(1)
+        failures = match listened {
+            Ok(()) => 0,
+            // Nothing to listen with yet (not enrolled, nobody signed in
+            // online): look again soon instead of backing off toward a
+            // minute, so the channel opens right after enrolment or sign-in.
+            Err(SyncError::NotEnrolled | SyncError::SignInNeeded(_)) => 0,
+            Err(_) => failures.saturating_add(1),
         };
         tokio::time::sleep(backoff(failures.max(1))).await;
     }
