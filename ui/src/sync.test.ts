@@ -7,6 +7,7 @@ import CentralServer from "./screens/admin/CentralServer.svelte";
 import { app, resetAfterSignOut, toasts } from "./lib/state.svelte";
 import { setLanguage } from "./lib/locale.svelte";
 import { displayValue, sync, watchSync } from "./lib/sync.svelte";
+import { formatRecent } from "./lib/format";
 import { emit } from "@tauri-apps/api/event";
 import { clearMocks, fakeCore, info, reject, session, syncStatus } from "./test/fakeCore";
 
@@ -42,8 +43,9 @@ describe("SyncStatusBar", () => {
     expect(byId("statusbar-connection").textContent).toContain("Online");
     expect(byId("statusbar-pending").textContent).toContain("3 to send");
     expect(byId("statusbar-last-sync").textContent).toMatch(/Synced .*2026/);
+    expect(byId("statusbar-last-sync").title).toMatch(/10|11|12|13/);
     expect(byId("statusbar-conflicts").tagName).toBe("BUTTON");
-    expect(byId("statusbar-conflicts").textContent).toContain("2 conflict");
+    expect(byId("statusbar-conflicts").textContent).toContain("Conflicts to review: 2");
     await fireEvent.click(byId("statusbar-conflicts"));
     expect(clicked).toBe(1);
   });
@@ -203,6 +205,16 @@ describe("CentralServer", () => {
     await type("server-password", "Teal-Lantern-48");
     await fireEvent.click(byId("server-enroll"));
     await waitFor(() => expect(byId("server-error").textContent).toContain("Сервер недоступен"));
+  });
+});
+
+describe("formatRecent", () => {
+  it("shows only the time for today, the date too otherwise", () => {
+    const now = new Date(2026, 2, 1, 15, 0, 0);
+    const today = new Date(2026, 2, 1, 9, 5, 0).toISOString();
+    const earlier = new Date(2026, 1, 27, 9, 5, 0).toISOString();
+    expect(formatRecent(today, "en", now)).toBe("09:05");
+    expect(formatRecent(earlier, "en", now)).toMatch(/27 Feb 2026/);
   });
 });
 

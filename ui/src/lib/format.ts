@@ -86,3 +86,22 @@ export function formatValue(v: unknown): string {
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
 }
+
+const timeFormatters = new Map<Language, Intl.DateTimeFormat>();
+
+/**
+ * A recent moment, short: the time alone when it is today (local time),
+ * otherwise the date and time. For the status bar's last sync.
+ */
+export function formatRecent(ts: string | null | undefined, lang: Language, now: Date = new Date()): string {
+  if (!ts) return "";
+  const date = new Date(ts);
+  if (Number.isNaN(date.getTime())) return ts;
+  if (date.toDateString() !== now.toDateString()) return formatDateTime(ts, lang);
+  let f = timeFormatters.get(lang);
+  if (!f) {
+    f = new Intl.DateTimeFormat(LOCALES[lang], { hour: "2-digit", minute: "2-digit" });
+    timeFormatters.set(lang, f);
+  }
+  return f.format(date);
+}

@@ -2,7 +2,7 @@ import type { Language } from "../bindings/Language";
 import type { ErrorBody } from "../bindings/ErrorBody";
 import { storeLanguage, storedLanguage, translate, type MessageKey, type Params } from "./i18n";
 import { errorMessage, fieldErrorMessage } from "./errors";
-import { formatDate, formatDateTime } from "./format";
+import { formatDate, formatDateTime, formatRecent } from "./format";
 
 /** The UI language, shared by every component. */
 export const locale = $state<{ lang: Language }>({ lang: storedLanguage() });
@@ -32,4 +32,8 @@ export function fmtDate(iso: string | null | undefined): string {
 
 export function fmtDateTime(ts: string | null | undefined): string {
   return formatDateTime(ts, locale.lang);
+}
+
+export function fmtRecent(ts: string | null | undefined): string {
+  return formatRecent(ts, locale.lang);
 }

@@ -346,7 +346,7 @@ export const ru: Record<MessageKey, string> = {
   "status.last_sync": "Синхронизировано {time}",
   "status.never_synced": "Ещё не синхронизировано",
   "status.conflicts": "Конфликтов для проверки: {count}",
-  "status.session_tokens": "Вход на сервер сохраняется только до закрытия программы",
+  "status.session_tokens": "Вход только до закрытия программы",
   "status.session_tokens_hint": "На этом компьютере нет хранилища ключей: после перезапуска каждому пользователю нужно снова войти при наличии связи, чтобы отправить свои изменения.",
   "status.syncing": "Синхронизация… {percent}%",
   "sync_problem.sign_in_needed": "Синхронизация ждёт: пользователь должен войти при наличии связи",
