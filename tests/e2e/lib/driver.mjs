@@ -42,17 +42,17 @@ export function appBinary() {
 }
 
 /** One WebDriver request; returns `value` or throws an Error naming the command. */
-async function wd(method, path, body, { timeout = 60_000 } = {}) {
+async function wd(method, path, body, { timeout = 60_000, driverUrl = DRIVER_URL } = {}) {
   let res;
   try {
-    res = await fetch(DRIVER_URL + path, {
+    res = await fetch(driverUrl + path, {
       method,
       headers: body === undefined ? {} : { "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeout),
     });
   } catch (e) {
-    throw new Error(`WebDriver ${method} ${path}: ${e.cause?.message ?? e.message} (is tauri-driver running on ${DRIVER_URL}?)`);
+    throw new Error(`WebDriver ${method} ${path}: ${e.cause?.message ?? e.message} (is tauri-driver running on ${driverUrl}?)`);
   }
   const text = await res.text();
   let json;
@@ -94,10 +94,16 @@ const idOf = (el) => {
 };
 
 class App {
-  constructor(sessionId, db) {
+  constructor(sessionId, db, driverUrl = DRIVER_URL) {
     this.sessionId = sessionId;
     this.db = db;
+    this.driverUrl = driverUrl;
     this.closed = false;
+  }
+
+  /** A WebDriver request to this app's tauri-driver. */
+  #wd(method, path, body, opts = {}) {
+    return wd(method, path, body, { ...opts, driverUrl: this.driverUrl });
   }
 
   #s(path) {
@@ -105,13 +111,13 @@ class App {
   }
 
   async #find(testid) {
-    const els = await wd("POST", this.#s("/elements"), { using: "css selector", value: selector(testid) });
+    const els = await this.#wd("POST", this.#s("/elements"), { using: "css selector", value: selector(testid) });
     return els.map((e) => handle(e[ELEMENT_KEY]));
   }
 
   async #displayed(el) {
     try {
-      return Boolean(await wd("GET", this.#s(`/element/${idOf(el)}/displayed`)));
+      return Boolean(await this.#wd("GET", this.#s(`/element/${idOf(el)}/displayed`)));
     } catch (e) {
       if (e.webdriverError === "stale element reference" || e.webdriverError === "no such element") return false;
       throw e;
@@ -168,7 +174,7 @@ class App {
 
   async clickEl(el) {
     try {
-      await wd("POST", this.#s(`/element/${idOf(el)}/click`), {});
+      await this.#wd("POST", this.#s(`/element/${idOf(el)}/click`), {});
     } catch (e) {
       // WebKitWebDriver refuses to click some displayed elements, e.g. a <tr>
       // ("element not interactable"). Click the middle of its box with the
@@ -181,7 +187,7 @@ class App {
         el,
       );
       if (!box || box.w === 0 || box.h === 0) throw e;
-      await wd("POST", this.#s("/actions"), {
+      await this.#wd("POST", this.#s("/actions"), {
         actions: [
           {
             type: "pointer",
@@ -195,7 +201,7 @@ class App {
           },
         ],
       });
-      await wd("DELETE", this.#s("/actions")).catch(() => {});
+      await this.#wd("DELETE", this.#s("/actions")).catch(() => {});
     }
   }
 
@@ -203,9 +209,9 @@ class App {
   async type(testid, text, opts) {
     await this.#withElement(testid, opts, async (el) => {
       const id = idOf(el);
-      await wd("POST", this.#s(`/element/${id}/clear`), {});
+      await this.#wd("POST", this.#s(`/element/${id}/clear`), {});
       await this.execute("arguments[0].dispatchEvent(new Event('input', { bubbles: true }));", el);
-      if (String(text) !== "") await wd("POST", this.#s(`/element/${id}/value`), { text: String(text) });
+      if (String(text) !== "") await this.#wd("POST", this.#s(`/element/${id}/value`), { text: String(text) });
     });
   }
 
@@ -232,7 +238,7 @@ class App {
   }
 
   async textOf(el) {
-    const text = await wd("GET", this.#s(`/element/${idOf(el)}/text`));
+    const text = await this.#wd("GET", this.#s(`/element/${idOf(el)}/text`));
     // WebKitWebDriver answers "" for some ARIA roles (e.g. role="option");
     // the rendered text is what a person reads, so fall back to innerText.
     return text || this.execute("return arguments[0].innerText;", el);
@@ -241,7 +247,7 @@ class App {
   /** Attribute value (null when absent); "value" and "checked" read the live property. */
   async attr(el, name) {
     const kind = name === "value" || name === "checked" ? "property" : "attribute";
-    return wd("GET", this.#s(`/element/${idOf(el)}/${kind}/${encodeURIComponent(name)}`));
+    return this.#wd("GET", this.#s(`/element/${idOf(el)}/${kind}/${encodeURIComponent(name)}`));
   }
 
   /** Every [data-testid=testid] in the DOM now (no waiting), in document order. */
@@ -277,9 +283,14 @@ class App {
     }
   }
 
+  /** Move or resize the window ({x, y, width, height}, any subset). */
+  async setRect(rect) {
+    return this.#wd("POST", this.#s("/window/rect"), rect, { timeout: 10_000 });
+  }
+
   /** Run a synchronous script in the page; element handles may be passed as args. */
   async execute(script, ...args) {
-    return wd("POST", this.#s("/execute/sync"), { script, args });
+    return this.#wd("POST", this.#s("/execute/sync"), { script, args });
   }
 
   /**
@@ -292,7 +303,7 @@ class App {
     if (process.env.WEBKIT_DISABLE_COMPOSITING_MODE && process.env.DISPLAY) {
       let crop = [];
       try {
-        const r = await wd("GET", this.#s("/window/rect"), undefined, { timeout: 5_000 });
+        const r = await this.#wd("GET", this.#s("/window/rect"), undefined, { timeout: 5_000 });
         crop = ["-crop", `${r.width}x${r.height}+${Math.max(0, r.x)}+${Math.max(0, r.y)}`, "+repage"];
       } catch {
         // whole screen then
@@ -300,7 +311,7 @@ class App {
       execFileSync("import", ["-window", "root", ...crop, path], { stdio: ["ignore", "ignore", "pipe"], timeout: 15_000 });
       return path;
     }
-    const b64 = await wd("GET", this.#s("/screenshot"), undefined, { timeout: 15_000 });
+    const b64 = await this.#wd("GET", this.#s("/screenshot"), undefined, { timeout: 15_000 });
     writeFileSync(path, Buffer.from(b64, "base64"));
     return path;
   }
@@ -363,7 +374,7 @@ class App {
     if (this.closed) return;
     this.closed = true;
     try {
-      await wd("DELETE", `/session/${this.sessionId}`, undefined, { timeout: 10_000 });
+      await this.#wd("DELETE", `/session/${this.sessionId}`, undefined, { timeout: 10_000 });
     } catch {
       // the app may already be gone; the driver cleans the session up
     }
@@ -381,10 +392,12 @@ class App {
 
 /**
  * Start the app in a new WebDriver session.
- * @param {{db?: string, args?: string[], binary?: string, timeout?: number}} [options]
- *   db: SQLite path passed as `--db` (default: a fresh tempDb()); args: extra app arguments.
+ * @param {{db?: string, args?: string[], binary?: string, timeout?: number, driverUrl?: string}} [options]
+ *   db: SQLite path passed as `--db` (default: a fresh tempDb()); args: extra app arguments;
+ *   driverUrl: the tauri-driver to use (default $TAURI_DRIVER_URL); a second app at the same
+ *   time needs a driver of its own ($TAURI_DRIVER_URL_2 from tests/e2e/run.sh).
  */
-export async function launchApp({ db = tempDb(), args = [], binary = appBinary(), timeout = 60_000 } = {}) {
+export async function launchApp({ db = tempDb(), args = [], binary = appBinary(), timeout = 60_000, driverUrl = DRIVER_URL } = {}) {
   if (!existsSync(binary)) {
     throw new Error(`app binary not found: ${binary} (build it: ui/node_modules/.bin/tauri build --debug --no-bundle, or set CLINIC_APP_BINARY)`);
   }
@@ -392,7 +405,7 @@ export async function launchApp({ db = tempDb(), args = [], binary = appBinary()
     "POST",
     "/session",
     { capabilities: { alwaysMatch: { "tauri:options": { application: binary, args: ["--db", db, ...args] } } } },
-    { timeout },
+    { timeout, driverUrl },
   );
-  return new App(session.sessionId, db);
+  return new App(session.sessionId, db, driverUrl);
 }
