@@ -306,7 +306,8 @@ pub(crate) async fn configure(
 ///
 /// Pending changes made before enrolment by local accounts (or the CLI)
 /// have no author the server knows; they are handed to the enrolling admin,
-/// who pushes them, and the audit log says so.
+/// who pushes them, and the audit log says so. The local accounts are
+/// disabled: from now on users are the clinic's, from the server.
 pub(crate) async fn enrolled(
     w: &mut WriteTx<'_>,
     clinic_id: Uuid,
@@ -321,6 +322,18 @@ pub(crate) async fn enrolled(
          (SELECT id FROM users WHERE origin = 'server'))",
     )
     .bind(admin.id.to_string())
+    .execute(&mut *w.tx)
+    .await?
+    .rows_affected();
+    // Accounts made here before enrolment stop working: from now on people
+    // sign in with their clinic accounts, whose changes the server accepts.
+    // (A local account's later changes could never be pushed, and would
+    // hold up the queue behind them.)
+    let retired = sqlx::query(
+        "UPDATE users SET disabled = 1, version = version + 1, updated_at = ? \
+         WHERE origin = 'local' AND disabled = 0",
+    )
+    .bind(sql::ts(w.now))
     .execute(&mut *w.tx)
     .await?
     .rows_affected();
@@ -349,7 +362,7 @@ pub(crate) async fn enrolled(
         Some(json!({"mrn_prefix": old_prefix})),
         Some(json!({
             "clinic_id": clinic_id, "mrn_prefix": mrn_prefix, "enrolled_by": admin.id,
-            "pending_changes_adopted": adopted,
+            "pending_changes_adopted": adopted, "local_accounts_disabled": retired,
         })),
     )
 }

@@ -13,6 +13,7 @@ use clinic_domain::Role;
 use clinic_domain::workstation::ConnectionState;
 use serde_json::json;
 use support::*;
+use uuid::Uuid;
 
 #[tokio::test]
 async fn a_patient_registered_on_one_workstation_reaches_the_other() {
@@ -127,7 +128,28 @@ async fn changes_made_before_enrolment_are_pushed_by_the_enrolling_admin() {
         role: Role::Admin,
     };
     let id = a.register(&cli, "Somchai", "Jaidee").await;
+    let local_admin = Uuid::now_v7();
+    a.store
+        .commit(
+            &cli,
+            clinic_store::Mutation::UserCreate {
+                id: local_admin,
+                username: "first.admin".into(),
+                display_name: "First admin".into(),
+                role: Role::Admin,
+                language: clinic_domain::user::Language::En,
+                password_hash: clinic_store::users::hash_password("Correct-Horse-42").unwrap(),
+            },
+        )
+        .await
+        .unwrap();
     a.enroll(&c).await;
+    let users = a.store.users().await.unwrap();
+    let first = users.iter().find(|u| u.id == local_admin).unwrap();
+    assert!(
+        first.disabled,
+        "a local account stops working once enrolled"
+    );
     a.engine.sync_now().await.unwrap();
     assert_eq!(a.outbox_statuses().await, vec!["applied"]);
     let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM patients WHERE id = $1")
