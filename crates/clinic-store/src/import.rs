@@ -5,8 +5,7 @@ use std::io::Read;
 use clinic_domain::import::{ColumnMap, ImportProgress, ImportReport, ImportRowError};
 use clinic_domain::patient::PatientFields;
 use serde_json::json;
-use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use crate::patients::today;
@@ -60,7 +59,7 @@ impl Store {
         let mut conn = if dry_run {
             None
         } else {
-            Some(self.import_connection().await?)
+            Some(self.bulk_connection().await?)
         };
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         let mut record = csv::StringRecord::new();
@@ -163,29 +162,6 @@ impl Store {
             bytes_total,
         });
         Ok(report)
-    }
-
-    /// A connection of its own for the whole import, so SQLite's page cache
-    /// stays warm from batch to batch (pooled connections take turns, and
-    /// each turn re-read the pages another had changed). It is closed
-    /// afterwards rather than returned to the pool with these settings:
-    /// - a 256 MiB page cache, room for the indexes whose keys arrive in
-    ///   random order (name key, birth date, phone tokens);
-    /// - a checkpoint every 65,536 WAL pages (256 MiB) instead of 1,000.
-    ///   Every batch rewrites pages all over those indexes; checkpointing
-    ///   after each batch copied them into the database file again and
-    ///   again. Durability is unchanged: each commit is in the WAL and
-    ///   synced, as before.
-    async fn import_connection(&self) -> Result<PoolConnection<Sqlite>> {
-        let mut conn = self.pool().acquire().await?;
-        conn.close_on_drop();
-        sqlx::query("PRAGMA cache_size = -262144")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("PRAGMA wal_autocheckpoint = 65536")
-            .execute(&mut *conn)
-            .await?;
-        Ok(conn)
     }
 
     /// Commits one batch of rows in one transaction, as import mutations of

@@ -194,8 +194,11 @@ impl Store {
     /// Whether the server has every local change to this record: none is
     /// waiting for an answer, and none was refused.
     pub async fn is_synced(&self, entity_id: Uuid) -> Result<bool> {
+        // An import's entry names its run, and lists its patients inside.
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM outbox WHERE entity_id = ? AND status IN ('pending', 'rejected')",
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'rejected') AND (entity_id = ?1 \
+             OR (op = 'import' AND EXISTS (SELECT 1 FROM json_each(payload, '$.patients') p \
+                 WHERE json_extract(p.value, '$.id') = ?1)))",
         )
         .bind(entity_id.to_string())
         .fetch_one(self.pool())

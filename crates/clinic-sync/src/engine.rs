@@ -520,17 +520,28 @@ async fn pull_all(inner: &Inner, client: &Client) -> Result<(), SyncError> {
     let cursor = inner.store.sync_settings().await?.map_or(0, |s| s.cursor);
     let mut page = fetch_page(inner, client, &mut token, cursor).await?;
     let system = Actor::system("sync");
+    if !page.has_more {
+        // The usual case: one page, through the pool.
+        inner
+            .store
+            .commit(&system, Mutation::SyncApply { page })
+            .await?;
+        return Ok(());
+    }
+    // A long (initial) sync: pages are written on one warm connection,
+    // the next page is fetched while the last one is written, and the
+    // status shows how far it got when the live channel told us where
+    // the feed ends.
+    let mut writer = inner.store.bulk_writer().await?;
     loop {
         let more = page.has_more;
         let reached = page.cursor;
-        let apply = inner.store.commit(&system, Mutation::SyncApply { page });
+        let apply = writer.commit(&system, Mutation::SyncApply { page });
         if !more {
             apply.await?;
+            writer.finish().await?;
             return Ok(());
         }
-        // A long (initial) sync: fetch the next page while this one is
-        // written, and show how far it got when the live channel told us
-        // where the feed ends.
         let (applied, next) = tokio::join!(apply, fetch_page(inner, client, &mut token, reached));
         applied?;
         page = next?;

@@ -400,3 +400,28 @@ async fn a_pending_merge_rebased_over_a_newer_server_value_shows_the_server_valu
     invariants::assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
     assert_eq!(a.store.open_conflicts().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_imported_patient_shows_as_synced_only_once_the_server_has_it() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let b = c.workstation().await;
+    let rita = a.sign_in("rita").await;
+    b.sign_in("rita").await;
+    let csv = "family_name,given_name,sex,birth_date\nIvanova,Anna,female,1980-03-04\nSmith,John,male,1975-01-02\n";
+    let report = a
+        .store
+        .import_patients(&rita, csv.as_bytes(), csv.len() as u64, false, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.imported, 2);
+    let id = a.store.search("Ivanova", 5).await.unwrap()[0].id;
+    assert!(
+        !a.store.is_synced(id).await.unwrap(),
+        "the import is not on the server yet"
+    );
+    a.engine.sync_now().await.unwrap();
+    assert!(a.store.is_synced(id).await.unwrap());
+    b.engine.sync_now().await.unwrap();
+    assert_eq!(b.store.patient(id).await.unwrap().family_name, "Ivanova");
+}
