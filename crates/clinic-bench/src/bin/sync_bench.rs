@@ -177,6 +177,27 @@ async fn main() {
     eprintln!("  {total} mutations in {secs:.2} s");
     drop(fleet);
 
+    // How much of the pull is the server and the network: fetch every page
+    // without writing it (stderr only).
+    {
+        let client = clinic_sync::client::Client::new(&server.base);
+        let token = server.sign_in("rita").await.access_token;
+        let start = Instant::now();
+        let (mut cursor, mut rows) = (0, 0);
+        loop {
+            let page = client.pull(&token, cursor, 5_000).await.expect("pull");
+            rows += page.changes.len();
+            cursor = page.cursor;
+            if !page.has_more {
+                break;
+            }
+        }
+        eprintln!(
+            "  fetching alone: {rows} changes in {:.2} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
+
     // 2. Initial pull of everything into an empty workstation.
     let (store, engine) = workstation(dir.path(), &server, "central", false).await;
     sign_in(&engine, "rita").await;
