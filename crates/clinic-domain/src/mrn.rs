@@ -81,7 +81,10 @@ impl Mrn {
         }
         let (payload, check) = compact.split_at(compact.len() - 1);
         let (prefix, digits) = payload.split_at(3);
-        if !digits.chars().all(|c| c.is_ascii_digit()) {
+        // At least the six digits every number is written with: a shorter
+        // run is the start of a number being typed, even when its last
+        // character happens to pass as a check character.
+        if digits.len() < 6 || !digits.chars().all(|c| c.is_ascii_digit()) {
             return None;
         }
         (check_char(payload)? == check.chars().next()?)
@@ -125,6 +128,16 @@ mod tests {
             );
         }
         assert_eq!(Mrn::new(&prefix, 42).as_str().len(), "K7M-000042-X".len());
+    }
+
+    #[test]
+    fn the_start_of_a_number_is_never_a_number() {
+        // "ABC-0000" + any last character: whichever one happens to be a
+        // valid check character, four digits are not a number.
+        for c in ALPHABET.iter().map(|b| *b as char) {
+            assert_eq!(Mrn::parse(&format!("ABC-0000{c}")), None, "ABC-0000{c}");
+            assert_eq!(Mrn::parse(&format!("ABC00005{c}")), None);
+        }
     }
 
     #[test]
