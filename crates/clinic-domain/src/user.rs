@@ -14,6 +14,22 @@ pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_FAILED_SIGN_INS: i64 = 5;
 /// How long a locked account stays locked.
 pub const LOCKOUT_MINUTES: i64 = 15;
+/// The lockout rule, shared by the workstation and the server: after a
+/// failed sign-in with `failed_before` failures in a row, the new count and,
+/// when that makes [`MAX_FAILED_SIGN_INS`], the end of a
+/// [`LOCKOUT_MINUTES`] lock (the count then starts again).
+pub fn after_failed_sign_in(
+    failed_before: i64,
+    now: DateTime<Utc>,
+) -> (i64, Option<DateTime<Utc>>) {
+    let failed = failed_before + 1;
+    if failed >= MAX_FAILED_SIGN_INS {
+        (0, Some(now + chrono::Duration::minutes(LOCKOUT_MINUTES)))
+    } else {
+        (failed, None)
+    }
+}
+
 /// Idle minutes before the workstation locks, unless an admin sets another.
 pub const DEFAULT_IDLE_LOCK_MINUTES: u32 = 10;
 
@@ -170,6 +186,17 @@ pub fn check_password(password: &str, username: &str) -> Result<(), FieldError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fifth_failure_in_a_row_locks_for_fifteen_minutes() {
+        let now = Utc::now();
+        assert_eq!(after_failed_sign_in(0, now), (1, None));
+        assert_eq!(after_failed_sign_in(3, now), (4, None));
+        assert_eq!(
+            after_failed_sign_in(4, now),
+            (0, Some(now + chrono::Duration::minutes(15)))
+        );
+    }
 
     #[test]
     fn password_policy() {

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Duration, Utc};
 use clinic_domain::password::DUMMY_HASH;
 use clinic_domain::sync::{ServerUser, TokenResponse};
-use clinic_domain::user::{LOCKOUT_MINUTES, Language, MAX_FAILED_SIGN_INS};
+use clinic_domain::user::{Language, after_failed_sign_in};
 use clinic_domain::{Permission, Role};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -215,11 +215,9 @@ pub(crate) async fn check_credentials(
         return Err(ApiError::AccountDisabled);
     }
     if !ok {
-        let failed = user.failed_sign_ins + 1;
-        let lock = (i64::from(failed) >= MAX_FAILED_SIGN_INS)
-            .then(|| now + Duration::minutes(LOCKOUT_MINUTES));
+        let (failed, lock) = after_failed_sign_in(i64::from(user.failed_sign_ins), now);
         sqlx::query("UPDATE users SET failed_sign_ins = $1, locked_until = $2 WHERE id = $3")
-            .bind(if lock.is_some() { 0 } else { failed })
+            .bind(failed as i32)
             .bind(lock)
             .bind(user.id)
             .execute(&state.pool)

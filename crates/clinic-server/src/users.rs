@@ -15,6 +15,15 @@ use crate::feed::FeedBatch;
 pub(crate) const USER_COLUMNS: &str = "id, clinic_id, username, display_name, role, language, password_hash, \
      disabled, failed_sign_ins, locked_until";
 
+/// An Argon2id hash with a fresh salt, off the async threads.
+async fn hash_password(password: &str) -> ApiResult<String> {
+    let pw = password.to_owned();
+    tokio::task::spawn_blocking(move || clinic_domain::password::hash_password(&pw, rand::random()))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .ok_or(ApiError::Internal)
+}
+
 /// Creates a clinic with its own MRN prefix for server-registered patients.
 pub async fn create_clinic(pool: &PgPool, code: &str, name: &str) -> ApiResult<Uuid> {
     let id = Uuid::now_v7();
@@ -81,13 +90,7 @@ pub async fn create_user(
     new: NewUser,
 ) -> ApiResult<ServerUser> {
     new.validate().map_err(ApiError::Validation)?;
-    let pw = new.password.clone();
-    let hash = tokio::task::spawn_blocking(move || {
-        clinic_domain::password::hash_password(&pw, rand::random())
-    })
-    .await
-    .map_err(|_| ApiError::Internal)?
-    .ok_or(ApiError::Internal)?;
+    let hash = hash_password(&new.password).await?;
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
@@ -205,13 +208,7 @@ pub async fn reset_password(
     let user = load(&mut tx, clinic_id, id).await?;
     clinic_domain::user::check_password(password, &user.username)
         .map_err(|e| ApiError::Validation(vec![e]))?;
-    let pw = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || {
-        clinic_domain::password::hash_password(&pw, rand::random())
-    })
-    .await
-    .map_err(|_| ApiError::Internal)?
-    .ok_or(ApiError::Internal)?;
+    let hash = hash_password(password).await?;
     sqlx::query("UPDATE users SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(&hash)

@@ -135,6 +135,7 @@ impl Store {
                 let author = r.user_id.as_deref().map(uuid).transpose()?;
                 Ok(PendingMutation {
                     author,
+                    payload_bytes: r.payload.len(),
                     mutation: PushMutation {
                         mutation_id: uuid(&r.mutation_id)?,
                         client_seq: r.seq,
@@ -214,6 +215,8 @@ pub struct PendingMutation {
     pub author: Option<Uuid>,
     /// The entry as it goes on the wire.
     pub mutation: PushMutation,
+    /// The size of its payload's JSON, for bounding a push's size.
+    pub payload_bytes: usize,
 }
 
 fn uuid(s: &str) -> Result<Uuid> {

@@ -1,10 +1,9 @@
 //! Users: password hashing, the write-path steps for user changes and
 //! sign-in bookkeeping, and workstation settings.
 
-use chrono::Duration;
 use clinic_domain::Role;
 use clinic_domain::audit::AuditAction;
-use clinic_domain::user::{LOCKOUT_MINUTES, Language, MAX_FAILED_SIGN_INS, User};
+use clinic_domain::user::{Language, User, after_failed_sign_in};
 use clinic_domain::workstation::{ConnectionState, WorkstationInfo};
 use serde_json::json;
 use uuid::Uuid;
@@ -222,10 +221,10 @@ pub(crate) async fn record_sign_in(
         row.failed_sign_ins = 0;
         row.locked_until = None;
     } else {
-        row.failed_sign_ins += 1;
-        if row.failed_sign_ins >= MAX_FAILED_SIGN_INS {
-            row.locked_until = Some(sql::ts(w.now + Duration::minutes(LOCKOUT_MINUTES)));
-            row.failed_sign_ins = 0;
+        let (failed, lock) = after_failed_sign_in(row.failed_sign_ins, w.now);
+        row.failed_sign_ins = failed;
+        if let Some(until) = lock {
+            row.locked_until = Some(sql::ts(until));
         }
     }
     if row.failed_sign_ins != before.failed_sign_ins || row.locked_until != before.locked_until {

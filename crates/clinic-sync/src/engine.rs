@@ -481,7 +481,7 @@ async fn push_all(inner: &Inner, client: &Client) -> Result<(), SyncError> {
         let mut bytes = 0usize;
         let mut batch: Vec<PushMutation> = Vec::new();
         for p in pending.iter().take_while(|p| p.author == Some(author)) {
-            let size = p.mutation.payload.to_string().len() + 256;
+            let size = p.payload_bytes + 256;
             if !batch.is_empty() && bytes + size > MAX_PUSH_BYTES {
                 break;
             }
