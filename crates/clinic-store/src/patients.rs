@@ -45,6 +45,10 @@ pub(crate) struct PatientRow {
     pub updated_by: String,
     pub version: i64,
     pub workstation_id: String,
+    /// The search tokens as a JSON array (see [`PatientRow::index_keys`]);
+    /// empty when the row was read without them.
+    #[sqlx(default)]
+    pub search_keys: String,
 }
 
 /// Selects a patient row with the creator's and editor's display names in
@@ -93,6 +97,7 @@ impl PatientRow {
             updated_by: w.actor_ref(),
             version: 1,
             workstation_id: w.workstation_id().to_string(),
+            search_keys: String::new(),
         }
     }
 
@@ -134,6 +139,7 @@ impl PatientRow {
             updated_by: bk.actor.clone(),
             version: 1,
             workstation_id: bk.workstation_id.clone(),
+            search_keys: String::new(),
         }
     }
 
@@ -249,8 +255,14 @@ impl PatientRow {
         })
     }
 
-    /// The search tokens and typo vocabulary this record contributes.
-    pub(crate) fn index_into(&self, tokens: &mut Vec<(String, String)>, vocab: &mut Vec<String>) {
+    /// The record's search tokens as the JSON array stored in
+    /// `search_keys`, from which the write path derives `search_token` and
+    /// the typo vocabulary: `n:` folded name parts, `s:` their Latin
+    /// skeletons, `p:` reversed phone digits. A merged record has none.
+    pub(crate) fn index_keys(&self) -> String {
+        if self.status != "active" {
+            return "[]".to_owned();
+        }
         let middle = self
             .middle_name
             .as_deref()
@@ -261,32 +273,26 @@ impl PatientRow {
             &text::name_parts(&self.given_name)[..],
             &middle[..],
         ];
-        self.index_parts(names, &self.phone_list(), tokens, vocab);
+        keys_of_parts(names, &self.phone_list())
     }
+}
 
-    /// [`PatientRow::index_into`] with the phone list and the names'
-    /// [`text::name_parts`] at hand.
-    fn index_parts(
-        &self,
-        names: [&[(String, Option<String>)]; 3],
-        phones: &[String],
-        tokens: &mut Vec<(String, String)>,
-        vocab: &mut Vec<String>,
-    ) {
-        for (t, sk) in names.into_iter().flatten() {
-            if let Some(sk) = sk {
-                let sk = format!("s:{sk}");
-                vocab.push(sk.clone());
-                tokens.push((sk, self.id.clone()));
-            }
-            let t = format!("n:{t}");
-            vocab.push(t.clone());
-            tokens.push((t, self.id.clone()));
+/// [`PatientRow::index_keys`] from the names' [`text::name_parts`] and the
+/// phone list, for an active record.
+fn keys_of_parts(names: [&[(String, Option<String>)]; 3], phones: &[String]) -> String {
+    let mut keys: Vec<String> = Vec::with_capacity(8);
+    for (t, sk) in names.into_iter().flatten() {
+        if let Some(sk) = sk {
+            keys.push(format!("s:{sk}"));
         }
-        for p in phones {
-            tokens.push((format!("p:{}", phone::reversed_digits(p)), self.id.clone()));
-        }
+        keys.push(format!("n:{t}"));
     }
+    for p in phones {
+        keys.push(format!("p:{}", phone::reversed_digits(p)));
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    serde_json::to_string(&keys).expect("strings serialize")
 }
 
 /// One patient in an import batch's audit `after` and outbox payload: the
@@ -373,18 +379,13 @@ pub(crate) async fn import(
             .map(text::name_parts)
             .unwrap_or_default();
         let name_key = text::name_key_of_parts(&family, &given);
-        let row = PatientRow::from_owned_fields(w, id, &mrn, fields, &phones, name_key);
+        let mut row = PatientRow::from_owned_fields(w, id, &mrn, fields, &phones, name_key);
+        row.search_keys = keys_of_parts([&family, &given, &middle], &phones);
         if item > 0 {
             json.push(b',');
         }
         serde_json::to_writer(&mut json, &ImportItem::of(&row, &phones))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        row.index_parts(
-            [&family, &given, &middle],
-            &phones,
-            &mut w.tokens,
-            &mut w.vocab,
-        );
         w.links.push((row.id.clone(), seq, item as i64));
         w.patients.push(row);
     }
@@ -406,9 +407,9 @@ pub(crate) async fn create(
     fields: PatientFields,
 ) -> Result<Committed> {
     let mrn = w.next_mrn().await?;
-    let row = PatientRow::from_fields(w, id, &mrn, &fields);
+    let mut row = PatientRow::from_fields(w, id, &mrn, &fields);
+    row.search_keys = row.index_keys();
     let after = row.snapshot();
-    row.index_into(&mut w.tokens, &mut w.vocab);
     let mutation_id = w.outbox("patient", id, "create", None, &after);
     w.patients.push(row);
     let done = w.audit(AuditAction::Create, "patient", Some(id), None, Some(after))?;
@@ -446,11 +447,12 @@ async fn save_row(w: &mut WriteTx<'_>, row: &mut PatientRow) -> Result<()> {
 /// Writes a changed row as it is (content, status, bookkeeping) and
 /// re-indexes it for search.
 pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<()> {
+    sql::unindex_patient(&mut w.tx, &row.id).await?;
     sqlx::query(
         "UPDATE patients SET family_name = ?, given_name = ?, middle_name = ?, sex = ?, birth_date = ?, \
          birth_date_estimated = ?, phones = ?, national_id = ?, address = ?, emergency_contact_name = ?, \
          emergency_contact_phone = ?, allergies = ?, notes = ?, status = ?, merged_into = ?, name_key = ?, \
-         updated_at = ?, updated_by = ?, version = ?, workstation_id = ? WHERE id = ?",
+         updated_at = ?, updated_by = ?, version = ?, workstation_id = ?, search_keys = ? WHERE id = ?",
     )
     .bind(&row.family_name)
     .bind(&row.given_name)
@@ -472,17 +474,11 @@ pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<(
     .bind(&row.updated_by)
     .bind(row.version)
     .bind(&row.workstation_id)
+    .bind(row.index_keys())
     .bind(&row.id)
     .execute(&mut *w.tx)
     .await?;
-    sqlx::query("DELETE FROM search_token WHERE patient_id = ?")
-        .bind(&row.id)
-        .execute(&mut *w.tx)
-        .await?;
-    if row.status == "active" {
-        row.index_into(&mut w.tokens, &mut w.vocab);
-    }
-    Ok(())
+    sql::index_patient(&mut w.tx, &row.id).await
 }
 
 /// Write-path step: change demographics, if nobody changed them since `base_version`.
@@ -610,23 +606,30 @@ impl Store {
         row.ok_or(StoreError::NotFound("patient"))?.to_patient()
     }
 
-    /// Reads summaries of the given active patients, in no particular order.
+    /// Reads the rows of the given patients, in no particular order.
     pub(crate) async fn summaries(&self, ids: &[String]) -> Result<Vec<PatientRow>> {
-        let mut rows = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let mut qb = sqlx::QueryBuilder::new("SELECT * FROM patients WHERE id IN (");
-            let mut sep = qb.separated(", ");
-            for id in chunk {
-                sep.push_bind(id);
-            }
-            qb.push(")");
-            rows.extend(
-                qb.build_query_as::<PatientRow>()
-                    .fetch_all(self.pool())
-                    .await?,
-            );
-        }
-        Ok(rows)
+        self.rows_in("id", serde_json::to_string(ids).expect("strings serialize"))
+            .await
+    }
+
+    /// [`Store::summaries`] by the patients' integer keys (as search finds them).
+    pub(crate) async fn summaries_by_key(&self, keys: &[i64]) -> Result<Vec<PatientRow>> {
+        self.rows_in(
+            "key",
+            serde_json::to_string(keys).expect("numbers serialize"),
+        )
+        .await
+    }
+
+    /// Rows whose `column` is in the JSON array `values` (one bound
+    /// parameter however many values).
+    async fn rows_in(&self, column: &'static str, values: String) -> Result<Vec<PatientRow>> {
+        let sql =
+            format!("SELECT * FROM patients WHERE {column} IN (SELECT value FROM json_each(?))");
+        Ok(sqlx::query_as(&sql)
+            .bind(values)
+            .fetch_all(self.pool())
+            .await?)
     }
 
     /// Every change to a patient's record, oldest first: the entries about
@@ -708,7 +711,8 @@ impl Store {
         for p in &fields.phones {
             let (lo, hi) = crate::search::prefix_range(&format!("p:{}", phone::match_key(p)));
             let ids = sqlx::query_scalar(
-                "SELECT t.patient_id FROM search_token t WHERE t.token >= ? AND t.token < ? LIMIT 20",
+                "SELECT p.id FROM search_token t JOIN patients p ON p.key = t.patient_key \
+                 WHERE t.token >= ? AND t.token < ? LIMIT 20",
             )
             .bind(lo)
             .bind(hi)

@@ -91,6 +91,7 @@ fn row_from_server(data: &Value) -> Result<PatientRow> {
             .and_then(Value::as_i64)
             .ok_or_else(|| malformed("version"))?,
         workstation_id: text_of(data, "workstation_id")?,
+        search_keys: String::new(),
     };
     for field in PATIENT_FIELDS {
         set_field(&mut row, field, data.get(field).unwrap_or(&Value::Null))?;
@@ -142,10 +143,8 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
     }
     let (fresh, known): (Vec<PatientRow>, Vec<PatientRow>) =
         rows.into_iter().partition(|r| !existing.contains(&r.id));
-    for row in fresh {
-        if row.status == "active" {
-            row.index_into(&mut w.tokens, &mut w.vocab);
-        }
+    for mut row in fresh {
+        row.search_keys = row.index_keys();
         w.patients.push(row);
     }
     w.flush().await?;

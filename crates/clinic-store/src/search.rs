@@ -1,11 +1,11 @@
 //! The one search box: MRN, phone, birth date or name parts in any order.
 //!
-//! Names are found through `search_token`, a `(token, patient_id)` index
+//! Names are found through `search_token`, a `(token, patient_key)` index
 //! whose primary key makes a prefix search one range scan. Each query term
 //! matches a patient when it is a prefix of one of their folded name parts
 //! (`n:`) or of a Latin skeleton of one (`s:`), so `ivan` finds `Иванов`.
 //! The rarest term drives the scan; the others are checked per candidate
-//! through the `(patient_id, token)` index. When nothing matches, each term
+//! against the candidate row's own `search_keys`. When nothing matches, each term
 //! is replaced by vocabulary words within one edit and the search runs again.
 
 use clinic_domain::patient::{PatientSummary, parse_date};
@@ -106,15 +106,15 @@ impl Store {
         }
         if looks_like_phone(query) {
             let (lo, hi) = prefix_range(&format!("p:{}", phone::match_key(query)));
-            let ids: Vec<String> = sqlx::query_scalar(
-                "SELECT patient_id FROM search_token WHERE token >= ? AND token < ? LIMIT ?",
+            let keys: Vec<i64> = sqlx::query_scalar(
+                "SELECT patient_key FROM search_token WHERE token >= ? AND token < ? LIMIT ?",
             )
             .bind(lo)
             .bind(hi)
             .bind(limit as i64)
             .fetch_all(self.pool())
             .await?;
-            let mut rows = self.summaries(&ids).await?;
+            let mut rows = self.summaries_by_key(&keys).await?;
             rows.sort_by(|a, b| a.family_name.cmp(&b.family_name));
             return rows.iter().map(PatientRow::to_summary).collect();
         }
@@ -171,21 +171,21 @@ impl Store {
         // Whole-word matches rank first, and are the cheapest to find: look
         // for them first and fall back to prefixes only when too few.
         let exact: Vec<Term> = words.iter().map(|w| Term::exact(w)).collect();
-        let mut ids = self.candidates(&exact, want).await?;
-        if (ids.len() as i64) < want {
+        let mut keys = self.candidates(&exact, want).await?;
+        if (keys.len() as i64) < want {
             let terms: Vec<Term> = words.iter().map(|w| Term::prefix(w)).collect();
-            for id in self.candidates(&terms, want).await? {
-                if !ids.contains(&id) {
-                    ids.push(id);
+            for key in self.candidates(&terms, want).await? {
+                if !keys.contains(&key) {
+                    keys.push(key);
                 }
             }
-            if ids.is_empty()
+            if keys.is_empty()
                 && let Some(typo_terms) = self.typo_terms(&terms).await?
             {
-                ids = self.candidates(&typo_terms, want).await?;
+                keys = self.candidates(&typo_terms, want).await?;
             }
         }
-        let rows = self.summaries(&ids).await?;
+        let rows = self.summaries_by_key(&keys).await?;
         let mut scored: Vec<(i32, String, PatientRow)> = rows
             .into_iter()
             .map(|r| (score(&r, &words), sort_key(&r), r))
@@ -198,8 +198,8 @@ impl Store {
             .collect()
     }
 
-    /// Patient ids matching every term, driven by the rarest one.
-    async fn candidates(&self, terms: &[Term], want: i64) -> Result<Vec<String>> {
+    /// Keys of the patients matching every term, driven by the rarest one.
+    async fn candidates(&self, terms: &[Term], want: i64) -> Result<Vec<i64>> {
         let mut counted = Vec::with_capacity(terms.len());
         for t in terms {
             counted.push((self.capped_count(t).await?, t));
@@ -209,14 +209,16 @@ impl Store {
         }
         counted.sort_by_key(|(n, _)| *n);
         let (_, driver) = counted[0];
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT DISTINCT d.patient_id FROM search_token d WHERE ");
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(if counted.len() > 1 {
+            "SELECT DISTINCT d.patient_key FROM search_token d \
+             JOIN patients p ON p.key = d.patient_key WHERE "
+        } else {
+            "SELECT DISTINCT d.patient_key FROM search_token d WHERE "
+        });
         push_ranges(&mut qb, "d.token", driver);
         for (_, other) in &counted[1..] {
-            qb.push(
-                " AND EXISTS (SELECT 1 FROM search_token o WHERE o.patient_id = d.patient_id AND ",
-            );
-            push_ranges(&mut qb, "o.token", other);
+            qb.push(" AND EXISTS (SELECT 1 FROM json_each(p.search_keys) o WHERE ");
+            push_ranges(&mut qb, "o.value", other);
             qb.push(")");
         }
         qb.push(" LIMIT ");

@@ -144,43 +144,72 @@ pub(crate) async fn insert_links(
     .await
 }
 
-pub(crate) async fn insert_tokens(
-    tx: &mut SqliteConnection,
-    mut rows: Vec<(String, String)>,
-) -> Result<()> {
-    // In key order, the B-tree inserts walk the index instead of jumping
-    // around it; a patient's repeated token is written once.
-    rows.sort_unstable();
-    rows.dedup();
-    insert_many(
-        tx,
-        "INSERT OR IGNORE INTO search_token (token, patient_id) ",
-        2,
-        rows,
-        |b, (token, id)| {
-            b.push_bind(token).push_bind(id);
-        },
+/// The largest patient key so far (0 in an empty table): rows inserted
+/// after this call, under the same write lock, have larger keys.
+pub(crate) async fn last_patient_key(tx: &mut SqliteConnection) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(key), 0) FROM patients")
+            .fetch_one(&mut *tx)
+            .await?,
     )
-    .await
 }
 
-pub(crate) async fn insert_vocab(tx: &mut SqliteConnection, rows: Vec<String>) -> Result<()> {
-    // Thousands of name tokens, few distinct ones.
-    let rows: Vec<String> = rows
-        .into_iter()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    insert_many(
-        tx,
-        "INSERT OR IGNORE INTO search_vocab (token) ",
-        1,
-        rows,
-        |b, t| {
-            b.push_bind(t);
-        },
+/// Derives `search_token` and the typo vocabulary for the patients inserted
+/// after key `after`, from their `search_keys`. In key order, the B-tree
+/// inserts walk the index instead of jumping around it.
+pub(crate) async fn index_patients_after(tx: &mut SqliteConnection, after: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO search_token (token, patient_key) \
+         SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j \
+         WHERE p.key > ? ORDER BY 1, 2",
     )
-    .await
+    .bind(after)
+    .execute(&mut *tx)
+    .await?;
+    // Name tokens ('n:', 's:') only; thousands of them, few distinct.
+    sqlx::query(
+        "INSERT OR IGNORE INTO search_vocab (token) \
+         SELECT DISTINCT j.value FROM patients p, json_each(p.search_keys) j \
+         WHERE p.key > ? AND j.value NOT GLOB 'p:*'",
+    )
+    .bind(after)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Derives `search_token` and the vocabulary for one patient's stored
+/// `search_keys` (after they changed; see [`unindex_patient`]).
+pub(crate) async fn index_patient(tx: &mut SqliteConnection, id: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO search_token (token, patient_key) \
+         SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j WHERE p.id = ?",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT OR IGNORE INTO search_vocab (token) \
+         SELECT j.value FROM patients p, json_each(p.search_keys) j \
+         WHERE p.id = ? AND j.value NOT GLOB 'p:*'",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Removes one patient's stored `search_keys` from `search_token`, before
+/// they change. (The vocabulary keeps its words: it only suggests spellings.)
+pub(crate) async fn unindex_patient(tx: &mut SqliteConnection, id: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM search_token WHERE (token, patient_key) IN \
+         (SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j WHERE p.id = ?)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn insert_patients(
@@ -191,8 +220,9 @@ pub(crate) async fn insert_patients(
         tx,
         "INSERT INTO patients (id, mrn, mrn_compact, family_name, given_name, middle_name, sex, birth_date, \
          birth_date_estimated, phones, national_id, address, emergency_contact_name, emergency_contact_phone, \
-         allergies, notes, status, merged_into, name_key, created_at, created_by, updated_at, updated_by, version, workstation_id) ",
-        25,
+         allergies, notes, status, merged_into, name_key, created_at, created_by, updated_at, updated_by, version, workstation_id, \
+         search_keys) ",
+        26,
         rows,
         |b, r| {
             b.push_bind(r.id)
@@ -219,7 +249,8 @@ pub(crate) async fn insert_patients(
                 .push_bind(r.updated_at)
                 .push_bind(r.updated_by)
                 .push_bind(r.version)
-                .push_bind(r.workstation_id);
+                .push_bind(r.workstation_id)
+                .push_bind(r.search_keys);
         },
     )
     .await

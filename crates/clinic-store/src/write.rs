@@ -384,9 +384,8 @@ pub(crate) struct WriteTx<'a> {
     prev_hash: String,
     audit: Vec<AuditRow>,
     outbox: Vec<OutboxRow>,
+    /// New patient rows, each with its `search_keys` set.
     pub(crate) patients: Vec<PatientRow>,
-    pub(crate) tokens: Vec<(String, String)>,
-    pub(crate) vocab: Vec<String>,
     /// `audit_link` rows: (entity id, audit seq, item).
     pub(crate) links: Vec<(String, i64, i64)>,
     /// The sync columns every row this transaction writes shares.
@@ -448,8 +447,6 @@ impl<'a> WriteTx<'a> {
             audit: Vec::new(),
             outbox: Vec::new(),
             patients: Vec::new(),
-            tokens: Vec::new(),
-            vocab: Vec::new(),
             links: Vec::new(),
             mrn_counter: None,
         })
@@ -718,9 +715,11 @@ impl<'a> WriteTx<'a> {
                 .await?;
             counter.dirty = false;
         }
-        sql::insert_patients(&mut self.tx, std::mem::take(&mut self.patients)).await?;
-        sql::insert_tokens(&mut self.tx, std::mem::take(&mut self.tokens)).await?;
-        sql::insert_vocab(&mut self.tx, std::mem::take(&mut self.vocab)).await?;
+        if !self.patients.is_empty() {
+            let after = sql::last_patient_key(&mut self.tx).await?;
+            sql::insert_patients(&mut self.tx, std::mem::take(&mut self.patients)).await?;
+            sql::index_patients_after(&mut self.tx, after).await?;
+        }
         sql::insert_audit(&mut self.tx, std::mem::take(&mut self.audit)).await?;
         sql::insert_links(&mut self.tx, std::mem::take(&mut self.links)).await?;
         sql::insert_outbox(&mut self.tx, std::mem::take(&mut self.outbox)).await?;

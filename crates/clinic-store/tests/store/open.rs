@@ -105,3 +105,117 @@ async fn a_missing_file_is_not_created_unless_asked() {
     assert_eq!(err.code(), ErrorCode::NotFound);
     assert!(!path.exists());
 }
+
+/// A database made by a release before the leaner search index (migrations
+/// 1–3 only) keeps its patients findable after the upgrade, and edits then
+/// re-index them through the new columns.
+#[tokio::test]
+async fn an_older_database_is_upgraded_with_its_search_index() {
+    use clinic_domain::Role;
+    use clinic_store::Mutation;
+
+    use crate::support::{actor, fields, raw_connection};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clinic.db");
+    {
+        let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/sqlite");
+        let mut old = sqlx::migrate::Migrator::new(std::path::Path::new(migrations))
+            .await
+            .unwrap();
+        let before: Vec<_> = old
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 3)
+            .cloned()
+            .collect();
+        assert_eq!(before.len(), 3);
+        old.migrations = before.into();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        old.run(&mut conn).await.unwrap();
+        // Two patients as that release wrote them: one active with its
+        // tokens, one merged into it (no tokens).
+        for (id, mrn, status, merged_into) in [
+            (
+                "0190f0c0-0000-7000-8000-000000000001",
+                "K7M-000001-4",
+                "active",
+                None,
+            ),
+            (
+                "0190f0c0-0000-7000-8000-000000000002",
+                "K7M-000002-2",
+                "merged",
+                Some("0190f0c0-0000-7000-8000-000000000001"),
+            ),
+        ] {
+            sqlx::query(
+                "INSERT INTO patients (id, mrn, mrn_compact, family_name, given_name, sex, birth_date, \
+                 status, merged_into, name_key, created_at, created_by, updated_at, updated_by, workstation_id) \
+                 VALUES (?, ?, replace(?, '-', ''), 'Иванов', 'Пётр', 'male', '1980-03-21', ?, ?, 'ivanov petr', \
+                 '2026-01-01T00:00:00.000000Z', 'x', '2026-01-01T00:00:00.000000Z', 'x', '0190f0c0-0000-7000-8000-0000000000ff')",
+            )
+            .bind(id)
+            .bind(mrn)
+            .bind(mrn)
+            .bind(status)
+            .bind(merged_into)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        for token in ["n:иванов", "s:ivanov", "n:петр", "s:petr", "p:98765432197"] {
+            sqlx::query("INSERT INTO search_token (token, patient_id) VALUES (?, ?)")
+                .bind(token)
+                .bind("0190f0c0-0000-7000-8000-000000000001")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        sqlx::Connection::close(conn).await.unwrap();
+    }
+
+    let store = Store::open(&path, OpenOptions::default()).await.unwrap();
+    let found = store.search("ivanov petr", 10).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].mrn, "K7M-000001-4");
+    assert_eq!(store.search("79123456789", 10).await.unwrap().len(), 1);
+    let mut raw = raw_connection(&path).await;
+    let keys: Vec<(i64, String)> =
+        sqlx::query_as("SELECT key, search_keys FROM patients ORDER BY key")
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+    assert_eq!(keys[0].0, 1);
+    assert!(keys[0].1.contains("n:иванов"), "{keys:?}");
+    assert_eq!(keys[1].1, "[]", "a merged record has no tokens");
+
+    // An edit re-indexes: the old name is no longer found, the new one is.
+    let id = found[0].id;
+    let reception = actor(Role::Reception);
+    let fields = fields("Petrov", "Pyotr", "1980-03-21");
+    let version = store.patient(id).await.unwrap().version;
+    store
+        .commit(
+            &reception,
+            Mutation::PatientUpdate {
+                id,
+                base_version: version,
+                fields,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.search("ivanov", 10).await.unwrap().is_empty());
+    assert_eq!(store.search("petrov", 10).await.unwrap()[0].id, id);
+    let stale: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM search_token WHERE token = 'n:иванов'")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+    assert_eq!(stale, 0);
+    sqlx::Connection::close(raw).await.unwrap();
+}
