@@ -39,7 +39,12 @@ impl MrnPrefix {
     /// Parses a prefix: exactly three characters of the base-32 alphabet.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim().to_ascii_uppercase();
-        (s.len() == 3 && s.chars().all(|c| code_point(c).is_some())).then_some(Self(s))
+        // A letter first, so that no all-digit text (a phone number being
+        // searched for) ever reads as an MRN.
+        (s.len() == 3
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars().all(|c| code_point(c).is_some()))
+        .then_some(Self(s))
     }
 
     /// A prefix from random bits; the caller supplies the randomness so this
@@ -81,6 +86,7 @@ impl Mrn {
         }
         let (payload, check) = compact.split_at(compact.len() - 1);
         let (prefix, digits) = payload.split_at(3);
+        MrnPrefix::parse(prefix)?;
         // At least the six digits every number is written with: a shorter
         // run is the start of a number being typed, even when its last
         // character happens to pass as a check character.
@@ -137,6 +143,17 @@ mod tests {
         for c in ALPHABET.iter().map(|b| *b as char) {
             assert_eq!(Mrn::parse(&format!("ABC-0000{c}")), None, "ABC-0000{c}");
             assert_eq!(Mrn::parse(&format!("ABC00005{c}")), None);
+        }
+    }
+
+    #[test]
+    fn a_phone_number_is_never_a_number() {
+        // "07913 047842" once passed the check by chance (1 in 32) and was
+        // searched for as an MRN instead of a phone.
+        assert_eq!(MrnPrefix::parse("079"), None);
+        for last in 0..10 {
+            assert_eq!(Mrn::parse(&format!("07913 04784{last}")), None);
+            assert_eq!(Mrn::parse(&format!("7956447407{last}")), None);
         }
     }
 
