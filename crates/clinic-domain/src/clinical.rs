@@ -11,6 +11,7 @@ use crate::error::FieldError;
 /// A set of vital signs taken at one time. Every measurement is optional,
 /// but at least one must be present.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct Vitals {
@@ -100,6 +101,7 @@ impl Vitals {
 
 /// One lab result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct LabResult {
@@ -155,6 +157,7 @@ impl LabResult {
 
 /// A recorded clinical event as stored and returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClinicalEvent {
     /// Made by the recording client; recording the same id twice is one event.
     pub id: Uuid,

@@ -91,6 +91,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// One field's validation failure, shown beside that field in a form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[ts(export)]
 pub struct FieldError {
     /// The field's name as in the input type, e.g. `birth_date` or `phones.1`.

@@ -7,7 +7,9 @@
 //! the workstation store and the central server share one definition.
 //!
 //! Types that cross to the UI derive [`ts_rs::TS`]; `cargo test -p
-//! clinic-domain` writes them to `ui/src/bindings/`.
+//! clinic-domain` writes them to `ui/src/bindings/`. With the `openapi`
+//! feature, the types the server's API carries also derive
+//! `utoipa::ToSchema`, the JSON schemas of its OpenAPI document.
 #![deny(missing_docs)]
 
 pub mod audit;

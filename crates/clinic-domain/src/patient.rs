@@ -22,6 +22,7 @@ pub const MIN_BIRTH_YEAR: i32 = 1900;
 
 /// A patient's sex as recorded at registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum Sex {
@@ -61,6 +62,7 @@ impl Sex {
 
 /// What reception types into the registration or edit form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[ts(export)]
 pub struct PatientInput {
     /// Family name (surname), any script.
@@ -104,6 +106,7 @@ pub struct PatientInput {
 /// A registration form that passed validation: trimmed, with empty optional
 /// fields as `None` and the birth date resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatientFields {
     /// Family name.
     pub family_name: String,

@@ -93,6 +93,7 @@ impl Entity {
 /// A patient record as it travels: the demographic fields plus the MRN and
 /// the merge status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatientData {
     /// The demographic fields.
     #[serde(flatten)]
@@ -152,8 +153,34 @@ impl PatientData {
     }
 }
 
+/// A patient record as the server stores and returns it (`/v1/patients`,
+/// and the `data` of a pulled `patient` change): the record as it travels
+/// and the sync columns the server keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServerPatient {
+    /// The demographic fields, MRN and merge status.
+    #[serde(flatten)]
+    pub data: PatientData,
+    /// The record's id (UUID v7, made where the patient was registered).
+    pub id: Uuid,
+    /// Row version, raised by one on every change.
+    pub version: i64,
+    /// When the record was created.
+    pub created_at: DateTime<Utc>,
+    /// The user who created it.
+    pub created_by: Uuid,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The user who last changed it.
+    pub updated_by: Uuid,
+    /// The workstation of the last change; the nil id for the server itself.
+    pub workstation_id: Uuid,
+}
+
 /// One outbox entry on its way to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushMutation {
     /// The client mutation id, made on the workstation; the idempotency key.
@@ -179,6 +206,7 @@ pub struct PushMutation {
 
 /// `POST /v1/sync/push`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
     /// The pushing workstation; it must be enrolled in the token's clinic.
@@ -189,6 +217,7 @@ pub struct PushRequest {
 
 /// What became of one pushed mutation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum OutcomeStatus {
@@ -224,6 +253,7 @@ impl OutcomeStatus {
 
 /// The server's recorded answer to one mutation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MutationOutcome {
     /// The client mutation id.
     pub mutation_id: Uuid,
@@ -242,6 +272,7 @@ pub struct MutationOutcome {
 
 /// `POST /v1/sync/push` answer: one outcome per mutation, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     /// Outcomes of the pushed mutations, in the order they were sent.
     pub outcomes: Vec<MutationOutcome>,
@@ -249,6 +280,7 @@ pub struct PushResponse {
 
 /// One entry of a clinic's change feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     /// The server sequence number; strictly increasing per clinic, in commit order.
     pub seq: i64,
@@ -267,6 +299,7 @@ pub struct Change {
 
 /// `GET /v1/sync/pull?after=N&limit=M` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
     /// Changes after the cursor, in sequence order.
     pub changes: Vec<Change>,
@@ -278,6 +311,7 @@ pub struct PullResponse {
 
 /// A conflict record: a value that lost a concurrent edit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[ts(export)]
 pub struct PatientConflict {
     /// The conflict's id.
@@ -316,6 +350,7 @@ pub struct ConflictReview {
 
 /// A user account as the server shares it with workstations (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerUser {
     /// The user's id, the same on every workstation.
     pub id: Uuid,
@@ -335,6 +370,7 @@ pub struct ServerUser {
 
 /// `POST /v1/auth/sign-in`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     /// The clinic's code, e.g. `central`.
@@ -347,6 +383,7 @@ pub struct SignInRequest {
 
 /// `POST /v1/auth/refresh` and `POST /v1/auth/sign-out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last sign-in or refresh.
@@ -355,6 +392,7 @@ pub struct RefreshRequest {
 
 /// A fresh access token and the next refresh token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// Bearer token for API calls; short-lived.
     pub access_token: String,
@@ -368,6 +406,7 @@ pub struct TokenResponse {
 
 /// `POST /v1/workstations`: enrol a workstation in the admin's clinic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     /// The workstation's id (made on its first start).
@@ -380,6 +419,7 @@ pub struct EnrollRequest {
 
 /// The server's answer to an enrolment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollResponse {
     /// The clinic the workstation now belongs to.
     pub clinic_id: Uuid,

@@ -35,6 +35,7 @@ pub const DEFAULT_IDLE_LOCK_MINUTES: u32 = 10;
 
 /// A user interface language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum Language {
@@ -92,6 +93,7 @@ pub struct User {
 
 /// The admin's form for a new user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[ts(export)]
 pub struct NewUser {
     /// Sign-in name: 3 to 32 letters, digits, `.`, `_` or `-`.

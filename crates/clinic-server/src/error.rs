@@ -51,12 +51,18 @@ pub enum ApiError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
+/// The JSON body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    /// A stable, machine-readable code, e.g. `not_found` or `validation`.
+    #[schema(example = "not_found")]
+    code: &'static str,
+    /// An English message; never contains patient data.
     message: String,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    fields: &'a [FieldError],
+    /// Per-field problems; only with `validation`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fields: Vec<FieldError>,
 }
 
 impl ApiError {
@@ -83,13 +89,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
-        let fields = match &self {
-            ApiError::Validation(f) => f.as_slice(),
-            _ => &[],
+        let message = self.to_string();
+        let fields = match self {
+            ApiError::Validation(f) => f,
+            _ => Vec::new(),
         };
-        let body = Body {
+        let body = ErrorBody {
             code,
-            message: self.to_string(),
+            message,
             fields,
         };
         (status, Json(body)).into_response()

@@ -1,167 +1,106 @@
-//! The OpenAPI 3.1 document served at `/openapi.json`, built from the same
-//! table of endpoints as its description of who may call what. Request and
-//! response bodies are described by name (see `clinic_domain::sync`); full
-//! JSON schemas are a known gap (see the README).
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the
+//! code: every handler carries a `#[utoipa::path]` that `api::router`
+//! registers together with its route, and bodies are described by the wire
+//! types' `ToSchema` derives (`clinic-domain`'s feature `openapi`).
+//!
+//! Each operation's `x-permission` names what the caller needs: a permission
+//! of the role matrix, `signed_in` (any valid access token), `public` (no
+//! token) or `per_mutation` (push: checked for each mutation).
 
-use axum::Json;
-use serde_json::{Map, Value, json};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, ToSchema};
 
-/// (method, path, summary, permission needed or "public"/"signed in").
-const ENDPOINTS: &[(&str, &str, &str, &str)] = &[
-    ("get", "/health", "Liveness", "public"),
-    ("get", "/ready", "Readiness: the database answers", "public"),
-    (
-        "post",
-        "/v1/auth/sign-in",
-        "Sign in: access and refresh tokens",
-        "public",
-    ),
-    (
-        "post",
-        "/v1/auth/refresh",
-        "Rotate a refresh token",
-        "public",
-    ),
-    (
-        "post",
-        "/v1/auth/sign-out",
-        "Revoke a refresh token's family",
-        "public",
-    ),
-    ("get", "/v1/me", "The signed-in user", "signed in"),
-    (
-        "post",
-        "/v1/workstations",
-        "Enrol a workstation in the clinic",
-        "manage_settings",
-    ),
-    (
-        "post",
-        "/v1/sync/push",
-        "Push outbox mutations; idempotent per mutation id",
-        "per mutation",
-    ),
-    (
-        "get",
-        "/v1/sync/pull",
-        "A page of the clinic's change feed after a cursor",
-        "read_demographics",
-    ),
-    (
-        "get",
-        "/v1/sync/events",
-        "Server-sent events: the feed's newest sequence number",
-        "signed in",
-    ),
-    (
-        "get",
-        "/v1/patients",
-        "Find patients by MRN or name start",
-        "read_demographics",
-    ),
-    (
-        "post",
-        "/v1/patients",
-        "Register a patient (server-assigned MRN)",
-        "write_demographics",
-    ),
-    (
-        "get",
-        "/v1/patients/{id}",
-        "One patient",
-        "read_demographics",
-    ),
-    (
-        "get",
-        "/v1/patients/{id}/vitals",
-        "A patient's vital signs",
-        "read_clinical",
-    ),
-    (
-        "post",
-        "/v1/patients/{id}/vitals",
-        "Record vital signs (idempotent per id)",
-        "record_vitals",
-    ),
-    (
-        "get",
-        "/v1/patients/{id}/labs",
-        "A patient's lab results",
-        "read_clinical",
-    ),
-    (
-        "post",
-        "/v1/patients/{id}/labs",
-        "Record a lab result (idempotent per id)",
-        "write_clinical",
-    ),
-    ("get", "/v1/users", "The clinic's users", "manage_users"),
-    ("post", "/v1/users", "Create a user", "manage_users"),
-    (
-        "patch",
-        "/v1/users/{id}",
-        "Change role, name, language or disabled",
-        "manage_users",
-    ),
-    (
-        "post",
-        "/v1/users/{id}/password",
-        "Reset a password",
-        "manage_users",
-    ),
-    (
-        "get",
-        "/v1/conflicts",
-        "Open demographic conflicts",
-        "write_demographics",
-    ),
-];
+use crate::error::ErrorBody;
 
-/// `GET /openapi.json`.
-pub async fn document() -> Json<Value> {
-    let mut paths = Map::new();
-    for (method, path, summary, permission) in ENDPOINTS {
-        let mut op = json!({
-            "summary": summary,
-            "description": format!("Requires: {permission}."),
-            "responses": {
-                "200": { "description": "OK" },
-                "4XX": { "$ref": "#/components/responses/Error" },
-                "5XX": { "$ref": "#/components/responses/Error" }
-            }
-        });
-        if *permission != "public" {
-            op["security"] = json!([{ "bearer": [] }]);
-        }
-        if path.contains("{id}") {
-            op["parameters"] = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }]);
-        }
-        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[*method] = op;
+/// The security scheme name the paths' `security(("bearer" = []))` refer to.
+pub(crate) const BEARER: &str = "bearer";
+
+/// The document's fixed parts: info, the bearer scheme and the error schema.
+/// The paths come from the router (`api::documented`).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Clinic server API",
+        version = "1",
+        description = "REST API v1 and the sync protocol of the clinic server. \
+            Errors are `{code, message}` (schema `Error`) with the HTTP status that fits. \
+            `x-permission` on each operation names what the caller needs: a permission \
+            of the role matrix, `signed_in`, `public` (no token) or `per_mutation`."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerScheme)
+)]
+pub(crate) struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, api: &mut OpenApi) {
+        api.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                BEARER,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
     }
-    Json(json!({
-        "openapi": "3.1.0",
-        "info": { "title": "Clinic server API", "version": "1" },
-        "paths": paths,
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "responses": {
-                "Error": {
-                    "description": "An error",
-                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
-                }
-            },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": { "type": "string" },
-                        "message": { "type": "string" },
-                        "fields": { "type": "array", "items": { "type": "object" } }
-                    }
-                }
+}
+
+/// Adds the error responses every endpoint shares, so each `#[utoipa::path]`
+/// lists only its own: 400/413 where there is a body or parameters to
+/// refuse, 401 where a token is needed, 500/503 everywhere.
+pub(crate) fn add_shared_responses(mut api: OpenApi) -> OpenApi {
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for op in operations.into_iter().flatten() {
+            let has_input =
+                op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let needs_token = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut shared = Vec::new();
+            if has_input {
+                shared.push((
+                    "400",
+                    "Malformed JSON, an unknown field, or a bad query or path",
+                ));
+            }
+            if op.request_body.is_some() {
+                shared.push(("413", "The request body is too large"));
+            }
+            if needs_token {
+                shared.push(("401", "No valid access token"));
+            }
+            shared.push(("500", "Internal error"));
+            shared.push(("503", "The database is unavailable; try again"));
+            for (status, description) in shared {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error_response(description));
             }
         }
-    }))
+    }
+    api
+}
+
+/// An error response with the `{code, message}` body.
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .build(),
+        )
+        .build()
+        .into()
 }

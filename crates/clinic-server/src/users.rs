@@ -229,8 +229,8 @@ pub async fn reset_password(
     Ok(())
 }
 
-/// A partial change of a user (`PATCH /v1/users/{id}`).
-#[derive(Debug, Clone, serde::Deserialize)]
+/// A partial change of a user (`PATCH /v1/users/{id}`); absent fields stay.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     /// New role.

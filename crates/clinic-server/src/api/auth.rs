@@ -8,10 +8,22 @@ use uuid::Uuid;
 
 use super::extract::ApiJson;
 use crate::auth::{self, Caller, UserRow};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
-/// `POST /v1/auth/sign-in`.
+/// Sign in: an access token and a refresh token.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/sign-in",
+    tag = "auth",
+    request_body = SignInRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Wrong clinic, user name or password", body = ErrorBody),
+        (status = 403, description = "The account is locked or disabled", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!("public"))),
+)]
 pub async fn sign_in(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SignInRequest>,
@@ -22,7 +34,21 @@ pub async fn sign_in(
     Ok(Json(tokens))
 }
 
-/// `POST /v1/auth/refresh`: a new access token and the next refresh token.
+/// Rotate a refresh token: a new access token and the next refresh token.
+///
+/// Presenting a refresh token that was already used revokes its family.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "The refresh token is unknown, used or expired", body = ErrorBody),
+        (status = 403, description = "The account is disabled", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!("public"))),
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -30,7 +56,15 @@ pub async fn refresh(
     Ok(Json(auth::refresh(&state, &req.refresh_token).await?))
 }
 
-/// `POST /v1/auth/sign-out`: revokes the refresh token's family.
+/// Sign out: revokes the refresh token's family.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/sign-out",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "Signed out")),
+    extensions(("x-permission" = json!("public"))),
+)]
 pub async fn sign_out(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -39,7 +73,15 @@ pub async fn sign_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /v1/me`.
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The user the token belongs to", body = ServerUser)),
+    extensions(("x-permission" = json!("signed_in"))),
+)]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ServerUser>> {
     let user: UserRow = sqlx::query_as(
         "SELECT id, clinic_id, username, display_name, role, language, password_hash, disabled, \

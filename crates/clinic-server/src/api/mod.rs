@@ -9,53 +9,60 @@ mod sync;
 mod users;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
-use axum::routing::{get, patch, post};
+use axum::http::{HeaderName, Request, header};
+use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The documented routes. `routes!` registers each handler's route and its
+/// `#[utoipa::path]` together, so the document lists exactly what is served.
+fn documented(max_push: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(auth::sign_in))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::sign_out))
+        .routes(routes!(auth::me))
+        .routes(routes!(sync::enroll))
+        .routes(routes!(sync::push).layer(DefaultBodyLimit::max(max_push)))
+        .routes(routes!(sync::pull))
+        .routes(routes!(sync::events))
+        .routes(routes!(patients::list, patients::create))
+        .routes(routes!(patients::get))
+        .routes(routes!(patients::list_vitals, patients::add_vitals))
+        .routes(routes!(patients::list_labs, patients::add_lab))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::update))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(users::conflicts))
+}
+
 /// The whole application, ready to serve.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
-    let max_push = state.config.max_push_bytes;
-    let v1 = Router::new()
-        .route("/auth/sign-in", post(auth::sign_in))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/sign-out", post(auth::sign_out))
-        .route("/me", get(auth::me))
-        .route("/workstations", post(sync::enroll))
+    let (routes, api) = documented(state.config.max_push_bytes).split_for_parts();
+    // Serialised once: the document is fixed for the life of the process.
+    let document = Bytes::from(
+        serde_json::to_vec(&crate::openapi::add_shared_responses(api))
+            .expect("the OpenAPI document serialises"),
+    );
+    routes
         .route(
-            "/sync/push",
-            post(sync::push).layer(DefaultBodyLimit::max(max_push)),
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
         )
-        .route("/sync/pull", get(sync::pull))
-        .route("/sync/events", get(sync::events))
-        .route("/patients", get(patients::list).post(patients::create))
-        .route("/patients/{id}", get(patients::get))
-        .route(
-            "/patients/{id}/vitals",
-            get(patients::list_vitals).post(patients::add_vitals),
-        )
-        .route(
-            "/patients/{id}/labs",
-            get(patients::list_labs).post(patients::add_lab),
-        )
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/{id}", patch(users::update))
-        .route("/users/{id}/password", post(users::reset_password))
-        .route("/conflicts", get(users::conflicts));
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/openapi.json", get(crate::openapi::document))
-        .nest("/v1", v1)
         .fallback(|| async { ApiError::NotFound("endpoint") })
         .layer(
             ServiceBuilder::new()

@@ -9,28 +9,31 @@ use clinic_domain::Permission;
 use clinic_domain::clinical::{ClinicalEvent, LabResult, Vitals};
 use clinic_domain::mrn::{Mrn, MrnPrefix};
 use clinic_domain::patient::PatientInput;
-use clinic_domain::sync::PatientData;
+use clinic_domain::sync::{PatientData, ServerPatient};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::apply::RECORD_JSON;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::feed::FeedBatch;
 use crate::state::AppState;
 
 /// Query of `GET /v1/patients`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// An MRN, or the start of a family or given name.
     #[serde(default)]
     q: Option<String>,
-    /// Page size, 1..=200.
+    /// Page size; clamped to 1..=200.
     #[serde(default = "default_limit")]
+    #[param(default = default_limit)]
     limit: i64,
 }
 
@@ -38,7 +41,26 @@ fn default_limit() -> i64 {
     50
 }
 
-/// `GET /v1/patients?q=&limit=`.
+// The patient handlers return the stored record JSON as it is
+// (`RECORD_JSON`), so the API answers exactly what the change feed carries;
+// `ServerPatient` describes it, and the API tests check that the two agree.
+
+/// Find patients by MRN or name.
+///
+/// Active patients of the caller's clinic whose MRN is `q`, or whose family
+/// or given name starts with it.
+#[utoipa::path(
+    get,
+    path = "/v1/patients",
+    tag = "patients",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Patients ordered by name", body = Vec<ServerPatient>),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ReadDemographics))),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,7 +91,20 @@ pub async fn list(
     Ok(Json(rows.into_iter().map(|r| r.0).collect()))
 }
 
-/// `GET /v1/patients/{id}`.
+/// One patient.
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The patient record", body = ServerPatient),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+        (status = 404, description = "No such patient in the caller's clinic", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ReadDemographics))),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,9 +122,23 @@ pub async fn get(
     Ok(Json(record))
 }
 
-/// `POST /v1/patients`: registers a patient from an integration. The server
-/// numbers it with the clinic's own MRN prefix, and it reaches the
-/// workstations through the change feed like any other change.
+/// Register a patient from an integration.
+///
+/// The server numbers it with the clinic's own MRN prefix, and it reaches
+/// the workstations through the change feed like any other change.
+#[utoipa::path(
+    post,
+    path = "/v1/patients",
+    tag = "patients",
+    request_body = PatientInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered", body = ServerPatient),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+        (status = 422, description = "Field validation failed", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::WriteDemographics))),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,7 +197,7 @@ pub async fn create(
 }
 
 /// Body of `POST /v1/patients/{id}/vitals` and `/labs`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput<T> {
     /// Made by the client so a retried request records the event once.
@@ -291,7 +340,19 @@ async fn list_events(
     Ok(Json(rows.into_iter().map(to_event).collect()))
 }
 
-/// `GET /v1/patients/{id}/vitals`.
+/// A patient's vital signs.
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}/vitals",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<ClinicalEvent>),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ReadClinical))),
+)]
 pub async fn list_vitals(
     State(state): State<AppState>,
     caller: Caller,
@@ -300,7 +361,19 @@ pub async fn list_vitals(
     list_events(&state, &caller, id, "vitals").await
 }
 
-/// `GET /v1/patients/{id}/labs`.
+/// A patient's lab results.
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}/labs",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<ClinicalEvent>),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ReadClinical))),
+)]
 pub async fn list_labs(
     State(state): State<AppState>,
     caller: Caller,
@@ -309,7 +382,24 @@ pub async fn list_labs(
     list_events(&state, &caller, id, "lab_result").await
 }
 
-/// `POST /v1/patients/{id}/vitals`.
+/// Record vital signs; idempotent per event id.
+#[utoipa::path(
+    post,
+    path = "/v1/patients/{id}/vitals",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body = EventInput<Vitals>,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Recorded before with the same content (a retry)", body = ClinicalEvent),
+        (status = 201, description = "Recorded", body = ClinicalEvent),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+        (status = 404, description = "No such patient in the caller's clinic", body = ErrorBody),
+        (status = 409, description = "The id is used by another event", body = ErrorBody),
+        (status = 422, description = "Field validation failed", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::RecordVitals))),
+)]
 pub async fn add_vitals(
     State(state): State<AppState>,
     caller: Caller,
@@ -321,7 +411,24 @@ pub async fn add_vitals(
     record_event(&state, &caller, patient_id, "vitals", &input).await
 }
 
-/// `POST /v1/patients/{id}/labs`.
+/// Record a lab result; idempotent per event id.
+#[utoipa::path(
+    post,
+    path = "/v1/patients/{id}/labs",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body = EventInput<LabResult>,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Recorded before with the same content (a retry)", body = ClinicalEvent),
+        (status = 201, description = "Recorded", body = ClinicalEvent),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+        (status = 404, description = "No such patient in the caller's clinic", body = ErrorBody),
+        (status = 409, description = "The id is used by another event", body = ErrorBody),
+        (status = 422, description = "Field validation failed", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::WriteClinical))),
+)]
 pub async fn add_lab(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,16 +10,31 @@ use clinic_domain::Permission;
 use clinic_domain::sync::{EnrollRequest, EnrollResponse, PullResponse, PushRequest, PushResponse};
 use serde::Deserialize;
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
-/// `POST /v1/workstations`: an admin enrols a workstation in their clinic.
+/// Enrol a workstation in the caller's clinic.
+///
 /// The MRN prefix the workstation proposes is kept if no other workstation
 /// of the clinic (nor the server itself) uses it; otherwise a free one is
 /// assigned. Enrolling again is idempotent.
+#[utoipa::path(
+    post,
+    path = "/v1/workstations",
+    tag = "sync",
+    request_body = EnrollRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Enrolled, with the MRN prefix to use", body = EnrollResponse),
+        (status = 403, description = "Not allowed, or the workstation belongs to another clinic", body = ErrorBody),
+        (status = 409, description = "No free MRN prefix left in the clinic", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ManageSettings))),
+)]
 pub async fn enroll(
     State(state): State<AppState>,
     caller: Caller,
@@ -108,7 +123,25 @@ pub async fn enroll(
     }))
 }
 
-/// `POST /v1/sync/push`.
+/// Push outbox mutations, in outbox order.
+///
+/// Idempotent per `mutation_id`: a replayed mutation gets its stored outcome
+/// and changes nothing. The permission is checked for each mutation; a
+/// refused one is `rejected` in its outcome, not an error of the request.
+#[utoipa::path(
+    post,
+    path = "/v1/sync/push",
+    tag = "sync",
+    request_body = PushRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One outcome per mutation, in order", body = PushResponse),
+        (status = 400, description = "Malformed JSON, an unknown field, or too many mutations in one push", body = ErrorBody),
+        (status = 403, description = "The account is disabled, a mutation is another user's, \
+            or the workstation is not enrolled in the caller's clinic", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!("per_mutation"))),
+)]
 pub async fn push(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,14 +151,16 @@ pub async fn push(
 }
 
 /// Query of `GET /v1/sync/pull`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PullQuery {
     /// The last sequence number the workstation has applied.
     #[serde(default)]
     after: i64,
-    /// Page size.
+    /// Page size; clamped to the largest page the server sends.
     #[serde(default = "default_limit")]
+    #[param(default = default_limit)]
     limit: i64,
 }
 
@@ -133,7 +168,19 @@ fn default_limit() -> i64 {
     1000
 }
 
-/// `GET /v1/sync/pull?after=N&limit=M`.
+/// A page of the clinic's change feed after a cursor.
+#[utoipa::path(
+    get,
+    path = "/v1/sync/pull",
+    tag = "sync",
+    params(PullQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changes after the cursor, in sequence order", body = PullResponse),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ReadDemographics))),
+)]
 pub async fn pull(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,10 +195,22 @@ pub async fn pull(
     ))
 }
 
-/// `GET /v1/sync/events`: server-sent events; each `feed` event carries the
-/// clinic's newest sequence number. Workstations pull when it is above their
-/// cursor. Every server process listens to PostgreSQL NOTIFY, so a change
-/// pushed through one process reaches clients of all of them.
+/// The live channel: server-sent `feed` events.
+///
+/// Each event carries the clinic's newest sequence number; workstations pull
+/// when it is above their cursor, and `-1` means ticks were missed and a pull
+/// is due anyway. Every server process listens to PostgreSQL NOTIFY, so a
+/// change pushed through one process reaches clients of all of them.
+#[utoipa::path(
+    get,
+    path = "/v1/sync/events",
+    tag = "sync",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An event stream of `feed` events", content_type = "text/event-stream", body = String),
+    ),
+    extensions(("x-permission" = json!("signed_in"))),
+)]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,16 +7,28 @@ use clinic_domain::Permission;
 use clinic_domain::sync::{PatientConflict, ServerUser};
 use clinic_domain::user::NewUser;
 use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiPath};
 use crate::auth::{Caller, UserRow};
 use crate::conflicts::{COLUMNS, ConflictRow};
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::users::{self, USER_COLUMNS, UserChange};
 
-/// `GET /v1/users`.
+/// The clinic's users.
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Users ordered by user name", body = Vec<ServerUser>),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ManageUsers))),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,7 +43,21 @@ pub async fn list(
     Ok(Json(rows.iter().map(UserRow::to_server_user).collect()))
 }
 
-/// `POST /v1/users`.
+/// Create a user; the password must meet the password policy.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "users",
+    request_body = NewUser,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = ServerUser),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+        (status = 409, description = "A user with this name exists in the clinic", body = ErrorBody),
+        (status = 422, description = "Field validation failed", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ManageUsers))),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,7 +68,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-/// `PATCH /v1/users/{id}`.
+/// Change a user's role, display name, language or disabled flag.
+///
+/// Disabling ends the user's refresh tokens.
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = UserChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed user", body = ServerUser),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+        (status = 404, description = "No such user in the caller's clinic", body = ErrorBody),
+        (status = 409, description = "Admins cannot disable or demote themselves", body = ErrorBody),
+        (status = 422, description = "Field validation failed", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ManageUsers))),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -56,13 +100,29 @@ pub async fn update(
 }
 
 /// Body of `POST /v1/users/{id}/password`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
+    /// The new password; it must meet the password policy.
     password: String,
 }
 
-/// `POST /v1/users/{id}/password`.
+/// Reset a user's password; ends the user's refresh tokens.
+#[utoipa::path(
+    post,
+    path = "/v1/users/{id}/password",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = PasswordReset,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The password is changed"),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+        (status = 404, description = "No such user in the caller's clinic", body = ErrorBody),
+        (status = 422, description = "The password does not meet the policy", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::ManageUsers))),
+)]
 pub async fn reset_password(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,7 +141,18 @@ pub async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /v1/conflicts`: open demographic conflicts of the clinic.
+/// The clinic's open demographic conflicts, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/conflicts",
+    tag = "sync",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Open conflicts", body = Vec<PatientConflict>),
+        (status = 403, description = "The role does not allow this", body = ErrorBody),
+    ),
+    extensions(("x-permission" = json!(Permission::WriteDemographics))),
+)]
 pub async fn conflicts(
     State(state): State<AppState>,
     caller: Caller,
