@@ -307,6 +307,9 @@ pub struct PullResponse {
     pub cursor: i64,
     /// Whether more changes are waiting.
     pub has_more: bool,
+    /// The feed's epoch: it changes when the server's database was restored
+    /// from a backup, and sequence numbers of another epoch mean nothing.
+    pub epoch: Uuid,
 }
 
 /// A conflict record: a value that lost a concurrent edit.

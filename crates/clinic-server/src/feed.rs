@@ -13,7 +13,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// The NOTIFY channel that tells every server process a clinic's feed grew.
 pub const CHANNEL: &str = "clinic_feed";
@@ -105,42 +105,71 @@ impl FeedBatch {
     }
 }
 
-/// One page of a clinic's feed after `after`.
+/// One page of a clinic's feed after `after`, with the feed's epoch (read
+/// in the same statement, so from the same snapshot).
 pub async fn pull<'e>(
     db: impl PgExecutor<'e>,
     clinic_id: Uuid,
     after: i64,
     limit: i64,
 ) -> ApiResult<PullResponse> {
+    type Row = (
+        Uuid,
+        Option<i64>,
+        Option<String>,
+        Option<Uuid>,
+        Option<i64>,
+        Option<Value>,
+        Option<Uuid>,
+    );
     let limit = limit.clamp(1, MAX_PULL_PAGE);
-    let rows: Vec<(i64, String, Uuid, i64, Value, Option<Uuid>)> = sqlx::query_as(
-        "SELECT seq, entity, entity_id, version, data, mutation_id FROM change_log \
-         WHERE clinic_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT c.feed_epoch, p.seq, p.entity, p.entity_id, p.version, p.data, p.mutation_id \
+         FROM clinics c LEFT JOIN LATERAL ( \
+             SELECT seq, entity, entity_id, version, data, mutation_id FROM change_log \
+             WHERE clinic_id = c.id AND seq > $2 ORDER BY seq LIMIT $3) p ON true \
+         WHERE c.id = $1 ORDER BY p.seq",
     )
     .bind(clinic_id)
     .bind(after)
     .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let has_more = rows.len() as i64 > limit;
-    let changes: Vec<Change> = rows
+    let epoch = rows
+        .first()
+        .map(|r| r.0)
+        .ok_or(ApiError::NotFound("clinic"))?;
+    let mut changes: Vec<Change> = rows
         .into_iter()
-        .take(limit as usize)
-        .map(
-            |(seq, entity, entity_id, version, data, mutation_id)| Change {
-                seq,
-                entity,
-                entity_id,
-                version,
-                data,
+        .filter_map(|(_, seq, entity, entity_id, version, data, mutation_id)| {
+            Some(Change {
+                seq: seq?,
+                entity: entity?,
+                entity_id: entity_id?,
+                version: version?,
+                data: data?,
                 mutation_id,
-            },
-        )
+            })
+        })
         .collect();
+    let has_more = changes.len() as i64 > limit;
+    changes.truncate(limit as usize);
     let cursor = changes.last().map_or(after, |c| c.seq);
     Ok(PullResponse {
         changes,
         cursor,
         has_more,
+        epoch,
     })
+}
+
+/// Gives every clinic a new feed epoch; run after restoring the database
+/// from a backup (see deploy/backup.md). Returns how many clinics.
+pub async fn new_epoch(pool: &sqlx::PgPool) -> ApiResult<u64> {
+    Ok(
+        sqlx::query("UPDATE clinics SET feed_epoch = gen_random_uuid()")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -33,6 +33,10 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// After restoring the database from a backup: give every clinic's
+    /// change feed a new epoch, so workstations pull it again from the
+    /// start and push again what the restored copy may have lost.
+    NewEpoch,
     /// Create a user; the password is read from the first line of stdin.
     CreateUser {
         /// The clinic's code.
@@ -79,6 +83,12 @@ async fn main() -> anyhow::Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
+        }
+        Command::NewEpoch => {
+            let url = database_url(cli.config.as_deref())?;
+            let pool = clinic_server::connect(&url).await?;
+            let clinics = clinic_server::feed::new_epoch(&pool).await?;
+            println!("new feed epoch for {clinics} clinic(s)");
         }
         Command::CreateClinic { code, name } => {
             let url = database_url(cli.config.as_deref())?;

@@ -16,6 +16,11 @@
 //!    user typed until the server has answered, except where the server
 //!    changed the same field meanwhile and will keep its value (the rebase);
 //! 4. the cursor moves forward (a trigger refuses to move it back).
+//!
+//! The cursor counts in one epoch of the server's feed. A page of a new
+//! epoch (the server's database was restored from a backup) is refused;
+//! the engine records the new epoch first, which re-queues everything the
+//! server had acknowledged and starts the feed again from 0.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +47,9 @@ pub struct SyncSettings {
     pub clinic_id: Option<Uuid>,
     /// The last change-feed number applied.
     pub cursor: i64,
+    /// The server's feed epoch the cursor counts in (none before the
+    /// first pull); see [`Store::commit`] with `Mutation::SyncEpoch`.
+    pub feed_epoch: Option<Uuid>,
     /// When the last pull finished.
     pub last_sync_at: Option<DateTime<Utc>>,
 }
@@ -90,10 +98,11 @@ impl Store {
             clinic_code: String,
             clinic_id: Option<String>,
             cursor: i64,
+            feed_epoch: Option<String>,
             last_sync_at: Option<String>,
         }
         let row: Option<Row> = sqlx::query_as(
-            "SELECT server_url, clinic_code, clinic_id, cursor, last_sync_at FROM sync_state",
+            "SELECT server_url, clinic_code, clinic_id, cursor, feed_epoch, last_sync_at FROM sync_state",
         )
         .fetch_optional(self.pool())
         .await?;
@@ -103,6 +112,7 @@ impl Store {
                 clinic_code: r.clinic_code,
                 clinic_id: r.clinic_id.as_deref().map(uuid).transpose()?,
                 cursor: r.cursor,
+                feed_epoch: r.feed_epoch.as_deref().map(uuid).transpose()?,
                 last_sync_at: r.last_sync_at.as_deref().map(parse_ts).transpose()?,
             })
         })
@@ -494,10 +504,28 @@ pub(crate) async fn outcomes(
 /// Write-path step: apply one pulled page (see the module docs).
 pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Result<Committed> {
     w.flush().await?;
-    let (cursor,): (i64,) = sqlx::query_as("SELECT cursor FROM sync_state")
-        .fetch_optional(&mut *w.tx)
-        .await?
-        .ok_or_else(|| StoreError::Internal("sync is not configured".into()))?;
+    let (cursor, epoch): (i64, Option<String>) =
+        sqlx::query_as("SELECT cursor, feed_epoch FROM sync_state")
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .ok_or_else(|| StoreError::Internal("sync is not configured".into()))?;
+    // 0. The cursor counts in one epoch of the server's feed; a page of
+    //    another (the server was restored) is not applied: the engine
+    //    starts the feed again first (`new_epoch`).
+    match epoch.as_deref().map(uuid).transpose()? {
+        Some(e) if e != page.epoch => {
+            return Err(StoreError::Internal(
+                "the server's change feed was restored from a backup; sync starts again".into(),
+            ));
+        }
+        Some(_) => {}
+        None => {
+            sqlx::query("UPDATE sync_state SET feed_epoch = ?")
+                .bind(page.epoch.to_string())
+                .execute(&mut *w.tx)
+                .await?;
+        }
+    }
     let now = sql::ts(w.now);
     // 1. Acknowledge our own mutations that the page shows the server
     //    took. A conflict record naming the mutation that lost it means
@@ -574,6 +602,39 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
         None,
         Some(json!({"cursor": cursor})),
         Some(json!({"cursor": new_cursor, "changes": applied})),
+    )
+}
+
+/// Write-path step: the server's feed has a new epoch (its database was
+/// restored). Everything the server acknowledged may be missing from the
+/// restored copy, so it is queued again in its original order (the server
+/// answers a mutation it still has with the stored outcome and applies the
+/// others), and the whole feed is pulled again from the start. Refused
+/// mutations stay refused: the server kept nothing of them.
+pub(crate) async fn new_epoch(w: &mut WriteTx<'_>, epoch: Uuid) -> Result<Committed> {
+    w.flush().await?;
+    let (cursor, old): (i64, Option<String>) =
+        sqlx::query_as("SELECT cursor, feed_epoch FROM sync_state")
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .ok_or_else(|| StoreError::Internal("sync is not configured".into()))?;
+    let requeued = sqlx::query(
+        "UPDATE outbox SET status = 'pending', outcome = NULL, acked_at = NULL, attempts = 0, \
+         last_error = NULL WHERE status IN ('applied', 'conflict')",
+    )
+    .execute(&mut *w.tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE sync_state SET cursor = 0, feed_epoch = ?")
+        .bind(epoch.to_string())
+        .execute(&mut *w.tx)
+        .await?;
+    w.audit(
+        AuditAction::Update,
+        "sync_epoch",
+        None,
+        Some(json!({"epoch": old, "cursor": cursor})),
+        Some(json!({"epoch": epoch, "cursor": 0, "requeued": requeued})),
     )
 }
 

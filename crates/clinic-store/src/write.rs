@@ -219,6 +219,13 @@ pub enum Mutation {
         /// The page.
         page: PullResponse,
     },
+    /// The server's feed has a new epoch: its database was restored from a
+    /// backup (sync engine only). The cursor starts again from 0 and every
+    /// mutation the server had acknowledged is queued to be pushed again.
+    SyncEpoch {
+        /// The new epoch.
+        epoch: Uuid,
+    },
     /// Reception settles a demographic conflict.
     ConflictResolve {
         /// The conflict.
@@ -252,7 +259,8 @@ impl Mutation {
             SyncEnrolled { .. }
             | SyncServerUser { .. }
             | SyncOutcomes { .. }
-            | SyncApply { .. } => None,
+            | SyncApply { .. }
+            | SyncEpoch { .. } => None,
             ConflictResolve { .. } => Some(Permission::WriteDemographics),
         }
     }
@@ -582,6 +590,7 @@ impl<'a> WriteTx<'a> {
             } => crate::sync::server_user(self, &user, password_hash.as_deref()).await,
             SyncOutcomes { outcomes } => crate::sync::outcomes(self, &outcomes).await,
             SyncApply { page } => crate::sync::apply_page(self, &page).await,
+            SyncEpoch { epoch } => crate::sync::new_epoch(self, epoch).await,
             ConflictResolve { id, keep_client } => {
                 crate::sync::resolve_conflict(self, id, keep_client).await
             }

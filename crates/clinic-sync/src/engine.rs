@@ -194,7 +194,9 @@ impl SyncEngine {
         let settings = enrolled_settings(&self.inner.store)
             .await?
             .ok_or(SyncError::NotEnrolled)?;
-        pull_all(&self.inner, &self.inner.client(&settings.server_url)).await
+        pull_all(&self.inner, &self.inner.client(&settings.server_url))
+            .await
+            .map(|_| ())
     }
 
     /// An admin enrols this workstation with a server: checks the address,
@@ -381,11 +383,16 @@ async fn cycle(inner: &Inner) -> Result<(), SyncError> {
         let client = inner.client(&settings.server_url);
         // A queue stalled on one user's sign-in must not stop this
         // workstation from receiving everyone else's changes.
-        let pushed = push_all(inner, &client).await;
+        let mut pushed = push_all(inner, &client).await;
         if let Err(e @ SyncError::Client(ClientError::Unreachable(_))) = pushed {
             return Err(e);
         }
-        pull_all(inner, &client).await?;
+        if pull_all(inner, &client).await? == Pulled::NewEpoch {
+            // The server was restored from a backup: push again what it
+            // may have lost (now queued again), then pull the whole feed.
+            pushed = push_all(inner, &client).await;
+            pull_all(inner, &client).await?;
+        }
         pushed
     }
     .await;
@@ -515,18 +522,41 @@ async fn push_all(inner: &Inner, client: &Client) -> Result<(), SyncError> {
     }
 }
 
-async fn pull_all(inner: &Inner, client: &Client) -> Result<(), SyncError> {
+/// How a pull ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pulled {
+    /// The feed was applied up to its end.
+    Done,
+    /// The feed has a new epoch (the server's database was restored): the
+    /// cursor went back to 0 and acknowledged mutations were queued again;
+    /// nothing was applied.
+    NewEpoch,
+}
+
+async fn pull_all(inner: &Inner, client: &Client) -> Result<Pulled, SyncError> {
     let mut token = any_token(inner, client).await?;
-    let cursor = inner.store.sync_settings().await?.map_or(0, |s| s.cursor);
+    let settings = inner.store.sync_settings().await?;
+    let cursor = settings.as_ref().map_or(0, |s| s.cursor);
+    let known_epoch = settings.and_then(|s| s.feed_epoch);
     let mut page = fetch_page(inner, client, &mut token, cursor).await?;
     let system = Actor::system("sync");
+    if known_epoch.is_some_and(|e| e != page.epoch) {
+        tracing::warn!(
+            "the server's change feed has a new epoch (restored from a backup); syncing again from the start"
+        );
+        inner
+            .store
+            .commit(&system, Mutation::SyncEpoch { epoch: page.epoch })
+            .await?;
+        return Ok(Pulled::NewEpoch);
+    }
     if !page.has_more {
         // The usual case: one page, through the pool.
         inner
             .store
             .commit(&system, Mutation::SyncApply { page })
             .await?;
-        return Ok(());
+        return Ok(Pulled::Done);
     }
     // A long (initial) sync: pages are written on one warm connection,
     // the next page is fetched while the last one is written, and the
@@ -540,7 +570,7 @@ async fn pull_all(inner: &Inner, client: &Client) -> Result<(), SyncError> {
         if !more {
             apply.await?;
             writer.finish().await?;
-            return Ok(());
+            return Ok(Pulled::Done);
         }
         let (applied, next) = tokio::join!(apply, fetch_page(inner, client, &mut token, reached));
         applied?;

@@ -182,3 +182,35 @@ async fn a_server_killed_at_random_moments_of_syncs_loses_and_duplicates_nothing
     assert_eq!(p.notes.as_deref(), Some("a5"), "seed {seed}");
     assert_eq!(p.address.as_deref(), Some("b5"), "seed {seed}");
 }
+
+/// `clinic-server new-epoch`, the step after restoring a backup, gives the
+/// clinic's feed a new epoch (which makes workstations push again and pull
+/// from the start; see the sync suite's restore test).
+#[tokio::test]
+async fn the_new_epoch_command_starts_a_new_feed_epoch() {
+    let db = TestDb::new().await;
+    let epoch = || async {
+        let (e,): (uuid::Uuid,) = sqlx::query_as("SELECT feed_epoch FROM clinics")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        e
+    };
+    let before = epoch().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg("new-epoch")
+        .env("CLINIC_SERVER_DATABASE_URL", &db.url)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "new feed epoch for 1 clinic(s)"
+    );
+    assert_ne!(epoch().await, before);
+}

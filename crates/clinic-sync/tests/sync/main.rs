@@ -425,3 +425,70 @@ async fn an_imported_patient_shows_as_synced_only_once_the_server_has_it() {
     b.engine.sync_now().await.unwrap();
     assert_eq!(b.store.patient(id).await.unwrap().family_name, "Ivanova");
 }
+
+/// The server's database is restored from a backup older than some
+/// acknowledged changes: after `new-epoch`, the workstation pushes them
+/// again, pulls the feed from the start, and a new workstation sees
+/// everything, so nothing entered is lost.
+#[tokio::test]
+async fn after_a_server_restore_acknowledged_changes_are_pushed_again() {
+    let c = Clinic::new().await;
+    let w1 = c.workstation().await;
+    let rita = w1.sign_in("rita").await;
+    let early = w1.register(&rita, "Anna", "Early").await;
+    w1.engine.sync_now().await.unwrap();
+    let before = w1.store.sync_settings().await.unwrap().unwrap();
+    assert!(
+        before.feed_epoch.is_some(),
+        "the first pull records the epoch"
+    );
+
+    // The nightly dump; then more work the server acknowledges.
+    let dump = c.new_path().with_extension("dump");
+    run(std::process::Command::new("pg_dump")
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(&c.db.url));
+    w1.edit(&rita, early, |f| f.family_name = "Later".into())
+        .await;
+    let late = w1.register(&rita, "Boris", "Late").await;
+    w1.engine.sync_now().await.unwrap();
+    assert!(w1.store.is_synced(late).await.unwrap());
+    assert_eq!(c.server_patients().await, 2);
+
+    // The server's disk dies; the dump is restored and a new epoch begun.
+    run(std::process::Command::new("pg_restore")
+        .args(["--clean", "--if-exists", "--single-transaction", "--dbname"])
+        .arg(&c.db.url)
+        .arg(&dump));
+    assert_eq!(c.server_patients().await, 1, "the restore lost Boris");
+    assert_eq!(clinic_server::feed::new_epoch(&c.db.pool).await.unwrap(), 1);
+    // (The server process keeps running: it holds no state of its own.)
+    w1.engine.sync_now().await.unwrap();
+    assert_eq!(c.server_patients().await, 2, "Boris is back on the server");
+    assert!(w1.store.is_synced(late).await.unwrap());
+    assert!(w1.store.is_synced(early).await.unwrap());
+    let after = w1.store.sync_settings().await.unwrap().unwrap();
+    assert_ne!(after.feed_epoch, before.feed_epoch);
+    let (feed_end,): (i64,) = sqlx::query_as("SELECT max(seq) FROM change_log")
+        .fetch_one(&c.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(after.cursor, feed_end, "the cursor counts in the new epoch");
+    assert_eq!(w1.store.sync_counts().await.unwrap().pending, 0);
+    assert_eq!(w1.store.patient(early).await.unwrap().family_name, "Later");
+
+    let w2 = c.workstation().await;
+    w2.engine.sync_now().await.unwrap();
+    assert_eq!(w2.store.patient(early).await.unwrap().family_name, "Later");
+    assert_eq!(w2.store.patient(late).await.unwrap().family_name, "Late");
+}
+
+fn run(cmd: &mut std::process::Command) {
+    let out = cmd.output().expect("PostgreSQL client tools are installed");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
