@@ -158,7 +158,12 @@ impl PatientRow {
         self.emergency_contact_phone = f.emergency_contact_phone.clone();
         self.allergies = f.allergies.clone();
         self.notes = f.notes.clone();
-        self.name_key = text::name_key(&f.family_name, &f.given_name);
+        self.refresh_name_key();
+    }
+
+    /// Recomputes the duplicate-detection name key after the names changed.
+    pub(crate) fn refresh_name_key(&mut self) {
+        self.name_key = text::name_key(&self.family_name, &self.given_name);
     }
 
     fn phone_list(&self) -> Vec<String> {

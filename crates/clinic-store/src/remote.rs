@@ -3,8 +3,8 @@
 //! conflict locally. Write-path steps, called from [`crate::sync`].
 
 use clinic_domain::audit::AuditAction;
+use clinic_domain::mrn;
 use clinic_domain::sync::PATIENT_FIELDS;
-use clinic_domain::{mrn, text};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -33,7 +33,8 @@ fn ts_of(data: &Value, key: &str) -> Result<String> {
     Ok(sql::ts(sql::parse_ts(&t).map_err(|_| malformed(key))?))
 }
 
-/// Sets one demographic field of a row from its wire value.
+/// Sets one demographic field of a row from its wire value (the caller
+/// refreshes the name key once all fields are set).
 fn set_field(row: &mut PatientRow, field: &str, v: &Value) -> Result<()> {
     let s = || v.as_str().map(str::to_owned);
     match field {
@@ -56,7 +57,6 @@ fn set_field(row: &mut PatientRow, field: &str, v: &Value) -> Result<()> {
         "notes" => row.notes = s(),
         _ => return Ok(()),
     }
-    row.name_key = text::name_key(&row.family_name, &row.given_name);
     Ok(())
 }
 
@@ -96,6 +96,7 @@ fn row_from_server(data: &Value) -> Result<PatientRow> {
     for field in PATIENT_FIELDS {
         set_field(&mut row, field, data.get(field).unwrap_or(&Value::Null))?;
     }
+    row.refresh_name_key();
     Ok(row)
 }
 
@@ -273,6 +274,7 @@ fn merge_into(row: &mut PatientRow, changed: &[&str], base: &Value, fields: &Val
             set_field(row, f, fields.get(*f).unwrap_or(&Value::Null))?;
         }
     }
+    row.refresh_name_key();
     Ok(())
 }
 
@@ -291,6 +293,7 @@ pub(crate) async fn set_field_local(
         .await?
         .ok_or(StoreError::NotFound("patient"))?;
     set_field(&mut row, field, value)?;
+    row.refresh_name_key();
     row.version += 1;
     row.updated_at = sql::ts(w.now);
     row.updated_by = w.actor_ref();
