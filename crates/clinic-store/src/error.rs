@@ -19,6 +19,13 @@ pub enum StoreError {
     /// Nobody is signed in.
     #[error("sign in first")]
     Unauthenticated,
+    /// A change on a workstation enrolled with a central server, made
+    /// without a clinic account (e.g. from the command line): the server
+    /// must know who made it, or it could never be pushed.
+    #[error(
+        "this workstation syncs with a central server: make this change in the app, signed in with your clinic account"
+    )]
+    ClinicUserRequired,
     /// The session was locked after the idle time.
     #[error("the workstation is locked; enter your password")]
     SessionLocked,
@@ -94,7 +101,9 @@ impl StoreError {
             StoreError::Validation(_) => ErrorCode::Validation,
             StoreError::NotFound(_) => ErrorCode::NotFound,
             StoreError::Forbidden => ErrorCode::Forbidden,
-            StoreError::Unauthenticated => ErrorCode::Unauthenticated,
+            StoreError::Unauthenticated | StoreError::ClinicUserRequired => {
+                ErrorCode::Unauthenticated
+            }
             StoreError::SessionLocked => ErrorCode::SessionLocked,
             StoreError::InvalidCredentials => ErrorCode::InvalidCredentials,
             StoreError::AccountLocked { .. } => ErrorCode::AccountLocked,

@@ -175,7 +175,47 @@ async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
         .await?;
     let uuid = Uuid::parse_str(id).map_err(|_| malformed("id"))?;
     let snapshot = row.snapshot();
-    w.outbox("patient", uuid, "create", None, &snapshot);
+    // The record's creation is sent again under the new number: its queued
+    // or refused create entry becomes a fresh attempt (a new mutation id:
+    // the server keeps its answer to the old one). The entry keeps its
+    // place and its author (the enrolling admin, for a record made before
+    // enrolment), so it never waits for one; nothing refused is left behind.
+    let retried = sqlx::query(
+        "UPDATE outbox SET mutation_id = ?, payload = ?, status = 'pending', outcome = NULL, \
+         acked_at = NULL, attempts = 0, last_error = NULL \
+         WHERE entity_id = ? AND op = 'create' AND status IN ('pending', 'rejected')",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(snapshot.to_string())
+    .bind(id)
+    .execute(&mut *w.tx)
+    .await?
+    .rows_affected();
+    if retried == 0 {
+        // Created by an import (one entry for many records): a create of
+        // its own, pushed by whoever pushes the import.
+        let author: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM outbox WHERE user_id IS NOT NULL AND op = 'import' \
+             AND EXISTS (SELECT 1 FROM json_each(payload, '$.patients') j WHERE j.value ->> 'id' = ?) \
+             ORDER BY seq LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let author = author
+            .as_deref()
+            .map(Uuid::parse_str)
+            .transpose()
+            .map_err(|_| malformed("outbox author"))?;
+        w.outbox_as(
+            author,
+            "patient",
+            uuid,
+            "create",
+            None,
+            snapshot.to_string(),
+        )?;
+    }
     w.audit(
         AuditAction::Update,
         "patient",

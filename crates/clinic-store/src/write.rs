@@ -401,6 +401,9 @@ pub(crate) struct WriteTx<'a> {
     /// The MRN prefix and next sequence number, read once per transaction
     /// and written back on flush, so bulk registration needs no per-row update.
     pub(crate) mrn_counter: Option<MrnCounter>,
+    /// Whether the workstation was enrolled with a server when the
+    /// transaction began (see [`WriteTx::outbox`]).
+    enrolled: bool,
 }
 
 /// The sync column values of one transaction, as stored.
@@ -435,6 +438,11 @@ impl<'a> WriteTx<'a> {
                 .fetch_optional(&mut *tx)
                 .await?;
         let (last_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let enrolled: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sync_state WHERE clinic_id IS NOT NULL)",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let now = store.now();
         let bookkeeping = Bookkeeping {
             now: sql::ts(now),
@@ -457,6 +465,7 @@ impl<'a> WriteTx<'a> {
             patients: Vec::new(),
             links: Vec::new(),
             mrn_counter: None,
+            enrolled,
         })
     }
 
@@ -653,7 +662,10 @@ impl<'a> WriteTx<'a> {
         })
     }
 
-    /// Appends an outbox entry for the central server and returns its id.
+    /// Appends an outbox entry for the central server, authored by the
+    /// acting user, and returns its id. Once the workstation is enrolled, an
+    /// entry needs a user the server knows: one without an author could
+    /// never be pushed and would hold up every entry after it.
     pub(crate) fn outbox(
         &mut self,
         entity: &str,
@@ -661,7 +673,7 @@ impl<'a> WriteTx<'a> {
         op: &str,
         base_version: Option<i64>,
         payload: &Value,
-    ) -> Uuid {
+    ) -> Result<Uuid> {
         self.outbox_text(entity, entity_id, op, base_version, payload.to_string())
     }
 
@@ -673,7 +685,25 @@ impl<'a> WriteTx<'a> {
         op: &str,
         base_version: Option<i64>,
         payload: String,
-    ) -> Uuid {
+    ) -> Result<Uuid> {
+        let author = self.actor.user_id;
+        self.outbox_as(author, entity, entity_id, op, base_version, payload)
+    }
+
+    /// [`WriteTx::outbox_text`] on behalf of `author`: for an entry the sync
+    /// engine makes (acting as the system) for a user's earlier change.
+    pub(crate) fn outbox_as(
+        &mut self,
+        author: Option<Uuid>,
+        entity: &str,
+        entity_id: Uuid,
+        op: &str,
+        base_version: Option<i64>,
+        payload: String,
+    ) -> Result<Uuid> {
+        if author.is_none() && self.enrolled {
+            return Err(StoreError::ClinicUserRequired);
+        }
         let mutation_id = Uuid::now_v7();
         self.outbox.push(OutboxRow {
             mutation_id: mutation_id.to_string(),
@@ -683,9 +713,9 @@ impl<'a> WriteTx<'a> {
             base_version,
             payload,
             created_at: sql::ts(self.now),
-            user_id: self.actor.user_id.map(|u| u.to_string()),
+            user_id: author.map(|u| u.to_string()),
         });
-        mutation_id
+        Ok(mutation_id)
     }
 
     /// Drops the cached MRN counter after the prefix changed.

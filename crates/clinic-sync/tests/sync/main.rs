@@ -10,6 +10,7 @@ mod support;
 use std::time::Duration;
 
 use clinic_domain::Role;
+use clinic_domain::patient::{PatientInput, Sex};
 use clinic_domain::workstation::ConnectionState;
 use serde_json::json;
 use support::*;
@@ -158,6 +159,95 @@ async fn changes_made_before_enrolment_are_pushed_by_the_enrolling_admin() {
         .await
         .unwrap();
     assert_eq!(n, 1);
+
+    // Once enrolled, a change without a clinic account (the command line)
+    // is refused: the server could never be told who made it, and it would
+    // hold up every change queued after it.
+    let fields = PatientInput {
+        family_name: "Late".into(),
+        given_name: "Cli".into(),
+        sex: Some(Sex::Male),
+        birth_date: Some("1970-01-01".into()),
+        ..Default::default()
+    }
+    .validate(clinic_store::patients::today())
+    .unwrap();
+    let err = a
+        .store
+        .commit(
+            &cli,
+            clinic_store::Mutation::PatientCreate {
+                id: Uuid::now_v7(),
+                fields,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, clinic_store::StoreError::ClinicUserRequired),
+        "{err}"
+    );
+    assert_eq!(
+        a.outbox_statuses().await,
+        vec!["applied"],
+        "nothing written"
+    );
+}
+
+/// A record numbered before enrolment whose MRN another workstation's
+/// record got on the server is renumbered when that record is pulled, and
+/// its new creation is pushed (by the enrolling admin, who adopted it)
+/// instead of waiting forever for an author.
+#[tokio::test]
+async fn a_record_whose_number_was_taken_is_renumbered_and_pushed() {
+    let c = Clinic::new().await;
+    let w1 = c.workstation().await;
+    let rita = w1.sign_in("rita").await;
+    let first = w1.register(&rita, "Anna", "First").await;
+    w1.engine.sync_now().await.unwrap();
+    let taken = w1.store.patient(first).await.unwrap().mrn;
+
+    // A second workstation drew the same random prefix (1 in 32,768) and
+    // numbered a patient offline before it was enrolled.
+    let w2 = Ws::open_unenrolled(&c).await;
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        w2.path().display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE workstation SET mrn_prefix = ?")
+        .bind(&taken[..3])
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::Connection::close(raw).await.unwrap();
+    let cli = clinic_store::Actor {
+        user_id: None,
+        name: "cli: test".into(),
+        role: Role::Admin,
+    };
+    let second = w2.register(&cli, "Boris", "Second").await;
+    assert_eq!(w2.store.patient(second).await.unwrap().mrn, taken);
+    w2.enroll(&c).await;
+    for _ in 0..3 {
+        w2.engine.sync_now().await.unwrap();
+    }
+    let renumbered = w2.store.patient(second).await.unwrap().mrn;
+    assert_ne!(renumbered, taken);
+    let (on_server,): (String,) = sqlx::query_as("SELECT mrn FROM patients WHERE id = $1")
+        .bind(second)
+        .fetch_one(&c.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(on_server, renumbered);
+    assert_eq!(w2.store.sync_counts().await.unwrap().pending, 0);
+    assert!(
+        w2.store.is_synced(second).await.unwrap(),
+        "{:?}",
+        w2.outbox_statuses().await
+    );
+    assert_eq!(w2.store.patient(first).await.unwrap().mrn, taken);
 }
 
 #[tokio::test]
