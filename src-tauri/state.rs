@@ -2,6 +2,7 @@
 //! why the database could not open.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use clinic_domain::error::ErrorBody;
 use clinic_domain::sync::SyncStatus;
@@ -17,10 +18,16 @@ use crate::startup;
 ///
 /// The database is opened in the background while the window and its web
 /// process start ([`AppState::open_in_background`]); a command that comes
-/// first waits for that one opening, never starts a second.
+/// first waits for that opening, never starts a second. An opening that
+/// failed (the file held by another program, say) is tried again by the
+/// next command, so the error screen's "Try again" works once the cause is
+/// gone.
 pub struct AppState {
     path: PathBuf,
-    opened: OnceCell<Result<Opened, ErrorBody>>,
+    opened: OnceCell<Opened>,
+    /// The running app, to forward the sync status from whichever opening
+    /// succeeds.
+    app: OnceLock<tauri::AppHandle>,
 }
 
 /// The open database's workstation and the one sync engine over it.
@@ -40,39 +47,38 @@ impl AppState {
         AppState {
             path,
             opened: OnceCell::new(),
+            app: OnceLock::new(),
         }
     }
 
-    /// Starts opening the database on the async runtime; once open, every
-    /// change of the sync status is sent to the UI as [`SYNC_STATUS_EVENT`].
+    /// Starts opening the database on the async runtime. Once it is open,
+    /// every change of the sync status is sent to the UI as
+    /// [`SYNC_STATUS_EVENT`].
     pub fn open_in_background(app: &tauri::AppHandle) {
+        // Before any opening can finish, so that whichever one succeeds
+        // (this one or a command's retry) forwards the status.
+        let _ = app.state::<AppState>().app.set(app.clone());
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
             let state = app.state::<AppState>();
-            let Ok(opened) = state.opened().await else {
-                return;
-            };
-            startup::mark("db_open");
-            let mut status = opened.sync.status();
-            loop {
-                let now: SyncStatus = status.borrow_and_update().clone();
-                // A window that is not there yet asks with `sync_status`.
-                let _ = app.emit(SYNC_STATUS_EVENT, now);
-                if status.changed().await.is_err() {
-                    return;
-                }
+            if state.opened().await.is_ok() {
+                startup::mark("db_open");
             }
         });
     }
 
-    /// The database and its engine, or the error that stopped it opening;
-    /// waits for the opening when it has not finished yet.
+    /// The database and its engine, or why it could not open; waits for an
+    /// opening under way, and tries again after one that failed.
     pub async fn opened(&self) -> Result<&Opened, IpcError> {
         self.opened
-            .get_or_init(|| open(&self.path))
+            .get_or_try_init(|| async {
+                let opened = open(&self.path).await.map_err(IpcError)?;
+                if let Some(app) = self.app.get() {
+                    forward_sync_status(app.clone(), opened.sync.status());
+                }
+                Ok(opened)
+            })
             .await
-            .as_ref()
-            .map_err(|e| IpcError(e.clone()))
     }
 
     /// The workstation (see [`AppState::opened`]).
@@ -84,6 +90,23 @@ impl AppState {
     pub async fn sync(&self) -> Result<&SyncEngine, IpcError> {
         Ok(&self.opened().await?.sync)
     }
+}
+
+/// Sends every sync status to the UI; a window that is not there yet asks
+/// with `sync_status`.
+fn forward_sync_status(
+    app: tauri::AppHandle,
+    mut status: tokio::sync::watch::Receiver<SyncStatus>,
+) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let now: SyncStatus = status.borrow_and_update().clone();
+            let _ = app.emit(SYNC_STATUS_EVENT, now);
+            if status.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Opens the database at `path`. A failure (damaged file, another instance

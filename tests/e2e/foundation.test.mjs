@@ -6,6 +6,7 @@
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { launchApp, tempDb } from "./lib/driver.mjs";
 
 const ADMIN = { username: "admin", display: "Clinic Admin", password: "Teal-Lantern-48" };
@@ -234,6 +235,45 @@ describe("durability", () => {
     await step(app, "durability-after-restart", async () => {
       await signIn(app, ADMIN);
       await findByMrn(app, "Durable", mrn);
+    });
+  });
+});
+
+describe("start-up", () => {
+  /** @type {Awaited<ReturnType<typeof launchApp>> | null} */
+  let app = null;
+  /** @type {import("node:child_process").ChildProcess | null} */
+  let holder = null;
+
+  after(async () => {
+    holder?.kill("SIGKILL");
+    await app?.quit();
+  });
+
+  test("a database held by another program shows why, and Try again opens it once released", async () => {
+    const db = tempDb();
+    // Another program holds the app's lock on the database (as a second
+    // running copy of the app would).
+    holder = spawn("python3", [
+      "-c",
+      "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(600)",
+      `${db}.lock`,
+    ]);
+    const proc = holder;
+    await new Promise((resolve, reject) => {
+      proc.stdout?.once("data", resolve);
+      proc.once("exit", (code) => reject(new Error(`lock holder exited (${code})`)));
+    });
+    app = await launchApp({ db });
+    await step(app, "startup-locked", async () => {
+      await app.waitFor("start-error", { timeout: 30_000 });
+      assert.match(await app.text("start-error"), /in use by another program/);
+    });
+    proc.kill("SIGKILL");
+    await new Promise((resolve) => proc.once("exit", resolve));
+    await step(app, "startup-retry", async () => {
+      await app.click("start-retry");
+      await app.waitFor("setup-username", { timeout: 30_000 });
     });
   });
 });

@@ -313,7 +313,7 @@ export const en = {
   "error.already_set_up": "The workstation is already set up.",
   "error.user_exists": "A user with this name already exists.",
   "error.database_corrupt": "The database file is damaged. Call support.",
-  "error.database_locked": "The database is in use by another program.",
+  "error.database_locked": "The database is in use by another program (is the app already open?). Close it, then press Try again.",
   "error.database_too_new": "The database was written by a newer version of this program.",
   "error.io": "A file could not be read or written.",
   "error.internal": "Something went wrong. Details are in the log.",
