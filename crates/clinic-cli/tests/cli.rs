@@ -370,6 +370,41 @@ async fn backup_and_restore_round_trip() {
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
 }
 
+/// Another program (here a plain SQLite connection) still has a change in
+/// the database's WAL when it is restored: the change stays with the kept
+/// copy instead of being deleted with the WAL.
+#[tokio::test]
+async fn a_restore_keeps_the_replaced_files_wal_with_it() {
+    let (dir, db) = imported();
+    let backup = dir.path().join("backup.db");
+    assert_eq!(clinic(&db, &["backup", backup.to_str().unwrap()]).code, 0);
+    let other = raw(&db).await;
+    sqlx::query("PRAGMA wal_autocheckpoint = 0")
+        .execute(&other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE workstation SET name = 'held in the WAL'")
+        .execute(&other)
+        .await
+        .unwrap();
+    let r = clinic(&db, &["restore", backup.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    other.close().await;
+    let kept = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("the previous database was kept as "))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    let pool = raw(&kept).await;
+    let name: String = sqlx::query_scalar("SELECT name FROM workstation")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(name, "held in the WAL");
+}
+
 #[test]
 fn a_file_that_is_not_a_database_is_reported_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();

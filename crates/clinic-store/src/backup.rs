@@ -61,7 +61,9 @@ pub async fn restore(db: &Path, backup: &Path) -> Result<Option<PathBuf>> {
         }
         check.close().await;
     }
-    // Take the live file's app lock so that a running app is not pulled from under.
+    // Take the live file's app lock, and hold it until the backup is in
+    // place, so that no app starts on the file half-way.
+    let mut lock = None;
     let live = if db.exists() {
         let store = Store::open(
             db,
@@ -72,16 +74,22 @@ pub async fn restore(db: &Path, backup: &Path) -> Result<Option<PathBuf>> {
         )
         .await?;
         store.close().await;
-        drop(store);
+        lock = Some(store);
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let mut kept = db.as_os_str().to_owned();
         kept.push(format!(".before-restore-{stamp}"));
         let kept = PathBuf::from(kept);
         std::fs::rename(db, &kept)?;
+        // The WAL goes with the file it belongs to: whatever a program other
+        // than the app still had in it stays part of the kept copy.
         for ext in ["-wal", "-shm"] {
-            let mut side = db.as_os_str().to_owned();
-            side.push(ext);
-            let _ = std::fs::remove_file(PathBuf::from(side));
+            let (mut from, mut to) = (db.as_os_str().to_owned(), kept.as_os_str().to_owned());
+            from.push(ext);
+            to.push(ext);
+            match std::fs::rename(&from, &to) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
         }
         Some(kept)
     } else {
@@ -91,5 +99,6 @@ pub async fn restore(db: &Path, backup: &Path) -> Result<Option<PathBuf>> {
     std::fs::copy(backup, &tmp)?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, db)?;
+    drop(lock);
     Ok(live)
 }
