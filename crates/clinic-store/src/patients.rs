@@ -398,7 +398,7 @@ pub(crate) async fn import(
     let json = String::from_utf8(json).map_err(|e| StoreError::Internal(e.to_string()))?;
     let mutation_id = w.outbox_text("patient", run_id, "import", None, json.clone())?;
     let done = w.audit_text(AuditAction::Import, "patient", None, None, Some(json))?;
-    debug_assert_eq!(done.audit_seq, seq);
+    debug_assert_eq!(done.audit_seq, Some(seq));
     Ok(Committed {
         mutation_id: Some(mutation_id),
         ..done
@@ -499,6 +499,15 @@ pub(crate) async fn update(
     }
     let before = row.snapshot();
     row.set_fields(&fields);
+    if row.snapshot() == before {
+        // Nothing changed: no new version, history entry or push. (A new
+        // local version the server never makes would only be undone by the
+        // next pull.)
+        return Ok(Committed {
+            audit_seq: None,
+            mutation_id: None,
+        });
+    }
     save_row(w, &mut row).await?;
     let after = row.snapshot();
     let changed: Vec<String> = diff_fields(Some(&before), Some(&after))

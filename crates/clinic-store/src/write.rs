@@ -269,8 +269,9 @@ impl Mutation {
 /// What a committed mutation left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
-    /// The audit entry's sequence number.
-    pub audit_seq: i64,
+    /// The audit entry's sequence number; none when the mutation changed
+    /// nothing (a save with no field changed writes nothing).
+    pub audit_seq: Option<i64>,
     /// The outbox entry's client mutation id, for synced records.
     pub mutation_id: Option<Uuid>,
 }
@@ -657,7 +658,7 @@ impl<'a> WriteTx<'a> {
         self.audit.push(AuditRow { hash, ..row });
         self.next_audit_seq += 1;
         Ok(Committed {
-            audit_seq: self.next_audit_seq - 1,
+            audit_seq: Some(self.next_audit_seq - 1),
             mutation_id: None,
         })
     }

@@ -169,3 +169,27 @@ async fn history_shows_who_changed_what() {
         .unwrap_err();
     assert!(matches!(err, clinic_store::StoreError::Conflict));
 }
+
+#[tokio::test]
+async fn a_save_that_changes_nothing_writes_nothing() {
+    let db = TestDb::new().await;
+    let id = register(&db, fields("Ivanova", "Anna", "1980-03-04")).await;
+    let before = db.store.patient(id).await.unwrap();
+    let (audit, outbox) = (db.count("audit_log").await, db.count("outbox").await);
+    let done = db
+        .store
+        .commit(
+            &actor(Role::Reception),
+            Mutation::PatientUpdate {
+                id,
+                base_version: before.version,
+                fields: fields("Ivanova", "Anna", "1980-03-04"),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.audit_seq, done.mutation_id), (None, None));
+    assert_eq!(db.store.patient(id).await.unwrap().version, before.version);
+    assert_eq!(db.count("audit_log").await, audit);
+    assert_eq!(db.count("outbox").await, outbox);
+}
