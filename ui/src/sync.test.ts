@@ -58,9 +58,17 @@ describe("SyncStatusBar", () => {
     expect(byId("statusbar-progress").textContent).toContain("42%");
     expect(screen.queryByTestId("statusbar-session-only")).toBeNull();
     unmount();
-    render(SyncStatusBar, { status: syncStatus({ problem: { code: "keychain_unavailable", message: "x" } }) });
+    render(SyncStatusBar, { status: syncStatus({ tokens_session_only: true }) });
     expect(byId("statusbar-session-only").textContent).toContain("this session only");
     expect(screen.queryByTestId("statusbar-problem")).toBeNull();
+  });
+
+  it("shows the session-only note and a stalled sync's problem together", () => {
+    render(SyncStatusBar, {
+      status: syncStatus({ tokens_session_only: true, problem: { code: "sign_in_needed", message: "x" } }),
+    });
+    expect(byId("statusbar-session-only").textContent).toContain("this session only");
+    expect(byId("statusbar-problem").textContent).toContain("must sign in while online");
   });
 
   it("translates into Russian and Thai", () => {

@@ -455,13 +455,16 @@ pub struct SyncStatus {
     pub progress: Option<f64>,
     /// Why sync is stalled or failing, in English (the UI shows `code`).
     pub problem: Option<SyncProblem>,
+    /// No OS keychain here: server sign-ins are kept for this session only
+    /// (shown whatever else is wrong).
+    pub tokens_session_only: bool,
 }
 
 /// Why sync cannot go on by itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct SyncProblem {
-    /// `server_unreachable`, `sign_in_needed`, `keychain_unavailable`, ...
+    /// `server_unreachable`, `sign_in_needed`, `not_enrolled`, ...
     pub code: String,
     /// English details for logs; never patient data.
     pub message: String,

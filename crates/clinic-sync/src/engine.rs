@@ -135,10 +135,8 @@ impl SyncEngine {
             conflicts: 0,
             last_sync_at: None,
             progress: None,
-            problem: (!persistent).then(|| SyncProblem {
-                code: "keychain_unavailable".into(),
-                message: "no OS keychain: server sign-ins last until the app closes".into(),
-            }),
+            problem: None,
+            tokens_session_only: !persistent,
         });
         let inner = Arc::new(Inner {
             store,
@@ -412,12 +410,8 @@ async fn publish_status(inner: &Inner, error: Option<&SyncError>, progress: Opti
         return;
     };
     let settings = inner.store.sync_settings().await.ok().flatten();
-    let keychain_problem = (!inner.vault.persistent()).then(|| SyncProblem {
-        code: "keychain_unavailable".into(),
-        message: "no OS keychain: server sign-ins last until the app closes".into(),
-    });
     let problem = match error {
-        Some(SyncError::NotEnrolled) | None => keychain_problem,
+        Some(SyncError::NotEnrolled) | None => None,
         Some(e) => Some(e.problem()),
     };
     let status = SyncStatus {
@@ -434,6 +428,7 @@ async fn publish_status(inner: &Inner, error: Option<&SyncError>, progress: Opti
         last_sync_at: settings.and_then(|s| s.last_sync_at),
         progress,
         problem,
+        tokens_session_only: !inner.vault.persistent(),
     };
     inner.status.send_replace(status);
 }

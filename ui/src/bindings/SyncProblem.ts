@@ -5,7 +5,7 @@
  */
 export type SyncProblem = { 
 /**
- * `server_unreachable`, `sign_in_needed`, `keychain_unavailable`, ...
+ * `server_unreachable`, `sign_in_needed`, `not_enrolled`, ...
  */
 code: string, 
 /**

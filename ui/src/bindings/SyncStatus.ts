@@ -41,4 +41,9 @@ progress: number | null,
 /**
  * Why sync is stalled or failing, in English (the UI shows `code`).
  */
-problem: SyncProblem | null, };
+problem: SyncProblem | null, 
+/**
+ * No OS keychain here: server sign-ins are kept for this session only
+ * (shown whatever else is wrong).
+ */
+tokens_session_only: boolean, };

@@ -130,5 +130,6 @@ export const syncStatus = (over: Partial<SyncStatus> = {}): SyncStatus => ({
   last_sync_at: null,
   progress: null,
   problem: null,
+  tokens_session_only: false,
   ...over,
 });
