@@ -268,6 +268,11 @@ pub struct MutationOutcome {
     /// The fields that kept the server's value.
     #[serde(default)]
     pub conflicts: Vec<String>,
+    /// Records of a bulk mutation (an import) the server did not create
+    /// because their MRN was already used in the clinic; the rest were. The
+    /// workstation gives them new numbers and sends them again.
+    #[serde(default)]
+    pub refused: Vec<Uuid>,
 }
 
 /// `POST /v1/sync/push` answer: one outcome per mutation, in order.

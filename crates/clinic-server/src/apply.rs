@@ -48,6 +48,7 @@ struct Outcome {
     code: Option<String>,
     message: Option<String>,
     conflicts: Vec<String>,
+    refused: Vec<Uuid>,
 }
 
 impl Outcome {
@@ -57,6 +58,7 @@ impl Outcome {
             code: None,
             message: None,
             conflicts: Vec::new(),
+            refused: Vec::new(),
         }
     }
 
@@ -66,6 +68,7 @@ impl Outcome {
             code: Some(code.to_owned()),
             message: Some(message.into()),
             conflicts: Vec::new(),
+            refused: Vec::new(),
         }
     }
 }
@@ -187,6 +190,7 @@ async fn apply_batch(
             code: outcome.code,
             message: outcome.message,
             conflicts: outcome.conflicts,
+            refused: outcome.refused,
         });
         fresh_idx.push(outcomes.len() - 1);
     }
@@ -274,9 +278,11 @@ async fn stored_outcomes(
         code: Option<String>,
         message: Option<String>,
         conflicts: Value,
+        refused: Value,
     }
     let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT mutation_id, status, code, message, conflicts FROM mutation_results WHERE mutation_id = ANY($1)",
+        "SELECT mutation_id, status, code, message, conflicts, refused FROM mutation_results \
+         WHERE mutation_id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(conn)
@@ -290,6 +296,7 @@ async fn stored_outcomes(
                 code: r.code,
                 message: r.message,
                 conflicts: serde_json::from_value(r.conflicts).unwrap_or_default(),
+                refused: serde_json::from_value(r.refused).unwrap_or_default(),
             };
             (r.mutation_id, o)
         })
@@ -311,11 +318,13 @@ async fn store_outcomes(
     let codes: Vec<Option<String>> = fresh.iter().map(|(_, o)| o.code.clone()).collect();
     let messages: Vec<Option<String>> = fresh.iter().map(|(_, o)| o.message.clone()).collect();
     let conflicts: Vec<Value> = fresh.iter().map(|(_, o)| json!(o.conflicts)).collect();
+    let refused: Vec<Value> = fresh.iter().map(|(_, o)| json!(o.refused)).collect();
     sqlx::query(
-        "INSERT INTO mutation_results (mutation_id, clinic_id, workstation_id, user_id, client_seq, status, code, message, conflicts) \
-         SELECT u.id, $1, $2, $3, u.seq, u.status, u.code, u.message, u.conflicts \
-         FROM UNNEST($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::jsonb[]) \
-         AS u(id, seq, status, code, message, conflicts)",
+        "INSERT INTO mutation_results (mutation_id, clinic_id, workstation_id, user_id, client_seq, status, code, message, \
+         conflicts, refused) \
+         SELECT u.id, $1, $2, $3, u.seq, u.status, u.code, u.message, u.conflicts, u.refused \
+         FROM UNNEST($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::jsonb[]) \
+         AS u(id, seq, status, code, message, conflicts, refused)",
     )
     .bind(ctx.clinic_id)
     .bind(ctx.workstation_id)
@@ -326,6 +335,7 @@ async fn store_outcomes(
     .bind(&codes)
     .bind(&messages)
     .bind(&conflicts)
+    .bind(&refused)
     .execute(&mut *conn)
     .await?;
     let actions: Vec<String> = fresh
@@ -475,9 +485,11 @@ async fn create_patient(
 }
 
 /// A bulk import: `{"patients": [{"id": ..., ...PatientData}, ...]}`. The
-/// rows are created as one mutation; a row that fails rejects the whole
-/// import so the workstation and the server never disagree on which rows
-/// exist (the workstation validated them already).
+/// rows are created as one mutation. A row whose MRN another record of the
+/// clinic has is left out and named in the outcome's `refused` (the
+/// workstation renumbers it and sends it again), so one clash never holds
+/// back the rest; any other failure rejects the whole import, so the
+/// workstation and the server never disagree on which rows exist.
 async fn import_patients(
     tx: &mut PgConnection,
     ctx: &Ctx,
@@ -498,13 +510,20 @@ async fn import_patients(
         Ok(i) => i,
         Err(e) => return Ok(malformed(e)),
     };
+    let mut refused = Vec::new();
     for row in &import.patients {
         let o = create_patient(tx, ctx, row.id, &row.data, Some(m.mutation_id), feed).await?;
-        if o.status == OutcomeStatus::Rejected {
-            return Ok(o);
+        match (o.status, o.code.as_deref()) {
+            // Nothing was written for this row; the others go on.
+            (OutcomeStatus::Rejected, Some("mrn_taken")) => refused.push(row.id),
+            (OutcomeStatus::Rejected, _) => return Ok(o),
+            _ => {}
         }
     }
-    Ok(Outcome::applied())
+    Ok(Outcome {
+        refused,
+        ..Outcome::applied()
+    })
 }
 
 #[derive(sqlx::FromRow)]
@@ -653,6 +672,7 @@ async fn update_patient(
                 "some fields were changed on the server meanwhile; reception reviews them".into(),
             ),
             conflicts: conflict_fields,
+            refused: Vec::new(),
         })
     }
 }

@@ -156,7 +156,7 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
 }
 
 /// Gives a local record a fresh MRN and queues its creation again.
-async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
+pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
     let new = w.next_mrn().await?;
     w.flush().await?;
     let (old,): (String,) = sqlx::query_as("SELECT mrn FROM patients WHERE id = ?")

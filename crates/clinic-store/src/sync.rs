@@ -466,11 +466,17 @@ pub(crate) async fn outcomes(
             OutcomeStatus::Conflict => 1,
             OutcomeStatus::Rejected => 2,
         }] += 1;
-        if o.status == OutcomeStatus::Applied && o.code.is_none() && o.conflicts.is_empty() {
+        if o.status == OutcomeStatus::Applied
+            && o.code.is_none()
+            && o.conflicts.is_empty()
+            && o.refused.is_empty()
+        {
             plain.push(o.mutation_id.to_string());
             continue;
         }
-        let outcome = json!({"code": o.code, "message": o.message, "conflicts": o.conflicts});
+        let outcome = json!({
+            "code": o.code, "message": o.message, "conflicts": o.conflicts, "refused": o.refused,
+        });
         sqlx::query(
             "UPDATE outbox SET status = ?, outcome = ?, acked_at = ? WHERE mutation_id = ? AND status = 'pending'",
         )
@@ -480,6 +486,11 @@ pub(crate) async fn outcomes(
         .bind(o.mutation_id.to_string())
         .execute(&mut *w.tx)
         .await?;
+        // Imported records whose number the server found taken: new
+        // numbers, and each sent again on its own.
+        for id in &o.refused {
+            remote::renumber(w, &id.to_string()).await?;
+        }
     }
     if !plain.is_empty() {
         // The common case, one statement for the whole push.

@@ -123,11 +123,7 @@ async fn offline_edits_of_the_same_patient_converge_and_the_loser_is_shown() {
 async fn changes_made_before_enrolment_are_pushed_by_the_enrolling_admin() {
     let c = Clinic::new().await;
     let a = Ws::open_unenrolled(&c).await;
-    let cli = clinic_store::Actor {
-        user_id: None,
-        name: "cli: test".into(),
-        role: Role::Admin,
-    };
+    let cli = cli_actor();
     let id = a.register(&cli, "Somchai", "Jaidee").await;
     let local_admin = Uuid::now_v7();
     a.store
@@ -210,24 +206,8 @@ async fn a_record_whose_number_was_taken_is_renumbered_and_pushed() {
     // A second workstation drew the same random prefix (1 in 32,768) and
     // numbered a patient offline before it was enrolled.
     let w2 = Ws::open_unenrolled(&c).await;
-    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        w2.path().display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("UPDATE workstation SET mrn_prefix = ?")
-        .bind(&taken[..3])
-        .execute(&mut raw)
-        .await
-        .unwrap();
-    sqlx::Connection::close(raw).await.unwrap();
-    let cli = clinic_store::Actor {
-        user_id: None,
-        name: "cli: test".into(),
-        role: Role::Admin,
-    };
-    let second = w2.register(&cli, "Boris", "Second").await;
+    w2.force_mrn_prefix(&taken[..3]).await;
+    let second = w2.register(&cli_actor(), "Boris", "Second").await;
     assert_eq!(w2.store.patient(second).await.unwrap().mrn, taken);
     w2.enroll(&c).await;
     for _ in 0..3 {
@@ -581,4 +561,65 @@ fn run(cmd: &mut std::process::Command) {
         "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// An import made before enrolment, one of whose numbers another
+/// workstation's record already has on the server: the server creates the
+/// other rows and names that one; it is renumbered and sent on its own, so
+/// one clash never holds back the rest of the import.
+#[tokio::test]
+async fn an_import_with_a_taken_number_creates_the_rest_and_renumbers_that_one() {
+    let c = Clinic::new().await;
+    let w1 = c.workstation().await;
+    let rita = w1.sign_in("rita").await;
+    let first = w1.register(&rita, "Anna", "First").await;
+    w1.engine.sync_now().await.unwrap();
+    let taken = w1.store.patient(first).await.unwrap().mrn;
+
+    let w2 = Ws::open_unenrolled(&c).await;
+    w2.force_mrn_prefix(&taken[..3]).await;
+    let csv = "family_name,given_name,middle_name,sex,birth_date,phone,national_id,address\n\
+               Orlov,Pavel,,M,1960-01-01,,,\n\
+               Sokolova,Irina,,F,1971-02-02,,,\n\
+               Jaidee,Somchai,,M,1982-03-03,,,\n";
+    let report = w2
+        .store
+        .import_patients(
+            &cli_actor(),
+            csv.as_bytes(),
+            csv.len() as u64,
+            false,
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.imported, 3);
+    let orlov = w2.store.search("orlov", 5).await.unwrap()[0].clone();
+    assert_eq!(
+        orlov.mrn, taken,
+        "the first imported row drew the taken number"
+    );
+    w2.enroll(&c).await;
+    w2.engine.sync_now().await.unwrap();
+    w2.engine.sync_now().await.unwrap();
+
+    assert_eq!(
+        c.server_patients().await,
+        4,
+        "all three imported rows reached the server"
+    );
+    let renumbered = w2.store.patient(orlov.id).await.unwrap().mrn;
+    assert_ne!(renumbered, taken);
+    let (on_server,): (String,) = sqlx::query_as("SELECT mrn FROM patients WHERE id = $1")
+        .bind(orlov.id)
+        .fetch_one(&c.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(on_server, renumbered);
+    let counts = w2.store.sync_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.rejected), (0, 0));
+    for q in ["orlov", "sokolova", "jaidee"] {
+        let p = &w2.store.search(q, 5).await.unwrap()[0];
+        assert!(w2.store.is_synced(p.id).await.unwrap(), "{q}");
+    }
 }

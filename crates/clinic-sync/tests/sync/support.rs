@@ -186,6 +186,20 @@ impl Ws {
         &self.path
     }
 
+    /// Makes this workstation number with `prefix`, as if it had drawn the
+    /// same random prefix as another (1 in 32,768).
+    pub async fn force_mrn_prefix(&self, prefix: &str) {
+        let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.path.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE workstation SET mrn_prefix = ?")
+            .bind(prefix)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        sqlx::Connection::close(raw).await.unwrap();
+    }
+
     /// The process dies and starts again on the same file (and keychain).
     pub async fn restart(self) -> Ws {
         let (path, keychain) = (self.path.clone(), self.keychain.clone());
@@ -276,6 +290,15 @@ impl Ws {
                 .await
                 .unwrap();
         rows.into_iter().map(|r| r.0).collect()
+    }
+}
+
+/// Someone working on the command line: no clinic account.
+pub fn cli_actor() -> Actor {
+    Actor {
+        user_id: None,
+        name: "cli: test".into(),
+        role: Role::Admin,
     }
 }
 
