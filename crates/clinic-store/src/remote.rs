@@ -193,11 +193,13 @@ pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
     .rows_affected();
     if retried == 0 {
         // Created by an import (one entry for many records): a create of
-        // its own, pushed by whoever pushes the import.
+        // its own, pushed by whoever pushes the import. The record's
+        // history link leads to the import's audit entry, whose run id is
+        // the import's outbox entity.
         let author: Option<String> = sqlx::query_scalar(
-            "SELECT user_id FROM outbox WHERE user_id IS NOT NULL AND op = 'import' \
-             AND EXISTS (SELECT 1 FROM json_each(payload, '$.patients') j WHERE j.value ->> 'id' = ?) \
-             ORDER BY seq LIMIT 1",
+            "SELECT o.user_id FROM audit_link l JOIN audit_log a ON a.seq = l.seq \
+             JOIN outbox o ON o.op = 'import' AND o.entity_id = json_extract(a.after, '$.import_run') \
+             WHERE l.entity_id = ? AND o.user_id IS NOT NULL ORDER BY o.seq LIMIT 1",
         )
         .bind(id)
         .fetch_optional(&mut *w.tx)
