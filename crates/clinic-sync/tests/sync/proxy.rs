@@ -106,7 +106,10 @@ struct State {
     chaos: Chaos,
     /// Scripted faults: (path prefix, fault), each used once, in order.
     script: VecDeque<(String, Fault)>,
-    upstream: SocketAddr,
+    /// The servers requests go to, in turn.
+    upstreams: Vec<SocketAddr>,
+    /// How many requests were sent on (picks the next upstream).
+    sent: usize,
     stats: Stats,
     /// (method and path, fault) of every request, newest last.
     log: Vec<(String, Option<Fault>)>,
@@ -144,6 +147,14 @@ impl Proxy {
     /// A proxy to `upstream` on a free loopback port, its random faults
     /// drawn from `seed`.
     pub async fn start(upstream: SocketAddr, seed: u64) -> Proxy {
+        Proxy::start_balanced(vec![upstream], seed).await
+    }
+
+    /// [`Proxy::start`] in front of several server processes: each request
+    /// (and each live-channel connection) goes to the next one in turn, as
+    /// behind a round-robin load balancer.
+    pub async fn start_balanced(upstreams: Vec<SocketAddr>, seed: u64) -> Proxy {
+        assert!(!upstreams.is_empty(), "a proxy needs a server");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
@@ -151,7 +162,8 @@ impl Proxy {
                 rng: StdRng::seed_from_u64(seed),
                 chaos: Chaos::NONE,
                 script: VecDeque::new(),
-                upstream,
+                upstreams,
+                sent: 0,
                 stats: Stats::default(),
                 log: Vec::new(),
             }),
@@ -177,7 +189,7 @@ impl Proxy {
 
     /// Sends later requests to `upstream` (a restarted server).
     pub fn set_upstream(&self, upstream: SocketAddr) {
-        self.state().upstream = upstream;
+        self.state().upstreams = vec![upstream];
     }
 
     /// Sets the random faults.
@@ -313,7 +325,7 @@ async fn serve_client(client: TcpStream, shared: &Arc<Shared>) {
         };
         if request.path.starts_with("/v1/sync/events") {
             // The live channel streams; relay it as it is, without faults.
-            let upstream = shared.state.lock().expect("not poisoned").upstream;
+            let upstream = shared.state.lock().expect("not poisoned").next_upstream();
             let _ = relay_stream(client, &request, upstream).await;
             return;
         }
@@ -415,7 +427,16 @@ fn decide(shared: &Shared, request: &Request) -> (Option<Fault>, SocketAddr) {
     state
         .log
         .push((format!("{} {}", request.method, request.path), fault));
-    (fault, state.upstream)
+    (fault, state.next_upstream())
+}
+
+impl State {
+    /// The server the next request goes to.
+    fn next_upstream(&mut self) -> SocketAddr {
+        let upstream = self.upstreams[self.sent % self.upstreams.len()];
+        self.sent += 1;
+        upstream
+    }
 }
 
 /// One request or answer, as the bytes that travelled.

@@ -33,7 +33,9 @@ use schedule::run_schedule;
 /// The shared server side of all schedules.
 struct World {
     db: TestDb,
-    server: TestServer,
+    /// Two server processes over the one database: every request of a
+    /// schedule goes to them in turn, so the protocol is tested stateless.
+    servers: [TestServer; 2],
     dir: tempfile::TempDir,
 }
 
@@ -65,10 +67,10 @@ async fn simulation() {
         None => (base..base + schedules).collect(),
     };
     let db = TestDb::new().await;
-    let server = TestServer::start(&db).await;
+    let servers = [TestServer::start(&db).await, TestServer::start(&db).await];
     let world = Arc::new(World {
         db,
-        server,
+        servers,
         dir: scratch_dir(),
     });
     let started = Instant::now();

@@ -111,7 +111,7 @@ async fn enroll(ws: &Ws, world: &World, url: &str, clinic_code: &str, admin: Uui
         )
         .await
         .unwrap();
-    let tokens = world.server.tokens_for(admin).await;
+    let tokens = world.servers[0].tokens_for(admin).await;
     let info = ws.store.workstation_info().await.unwrap();
     let enrolled = Client::new(url)
         .enroll(
@@ -215,13 +215,12 @@ impl Schedule {
             .db
             .user_with_hash(clinic_id, "admin", Role::Admin, password_hash())
             .await;
-        let upstream = world
-            .server
-            .base
-            .trim_start_matches("http://")
-            .parse()
-            .unwrap();
-        let proxy = Proxy::start(upstream, rng.r#gen()).await;
+        let upstreams = world
+            .servers
+            .iter()
+            .map(|s| s.base.trim_start_matches("http://").parse().unwrap())
+            .collect();
+        let proxy = Proxy::start_balanced(upstreams, rng.r#gen()).await;
         let mut nodes = Vec::new();
         for _ in 0..rng.gen_range(2..=3) {
             let path = world.dir.path().join(format!("{}.db", Uuid::now_v7()));
