@@ -370,6 +370,37 @@ async fn backup_and_restore_round_trip() {
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
 }
 
+/// On a workstation enrolled with a central server the CLI's import is
+/// refused with a message that says what to do, and writes nothing: the
+/// server must know who imported (no clinic account here).
+#[tokio::test]
+async fn import_is_refused_once_the_workstation_is_enrolled() {
+    let (dir, db) = imported();
+    // What enrolment leaves in the file (the sync suite enrols for real).
+    let pool = raw(&db).await;
+    sqlx::query(
+        "INSERT INTO sync_state (singleton, server_url, clinic_code, clinic_id) \
+         VALUES (1, 'https://clinic.example', 'central', '0190f0c0-0000-7000-8000-000000000001')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let more = write(
+        dir.path(),
+        "more.csv",
+        &format!("{HEADER}\nOrlov,Pavel,,M,1960-01-01,,,\n"),
+    );
+    let r = clinic(&db, &["import-patients", more.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("syncs with a central server"),
+        "{}",
+        r.stderr
+    );
+    assert!(search_json(&db, "orlov").is_empty(), "nothing was written");
+}
+
 /// Another program (here a plain SQLite connection) still has a change in
 /// the database's WAL when it is restored: the change stays with the kept
 /// copy instead of being deleted with the WAL.
