@@ -578,8 +578,13 @@ pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Resul
         f.birth_date = other.birth_date;
         f.birth_date_estimated = false;
     }
+    let base_version = k.version;
     k.set_fields(&f);
-    save_row(w, &mut k).await?;
+    // The kept record gets a new version only if the merge changed it, as
+    // on the server (which bumps a version only when a field changes).
+    if k.snapshot() != k_before {
+        save_row(w, &mut k).await?;
+    }
 
     m.status = "merged".to_owned();
     m.merged_into = Some(k.id.clone());
@@ -587,7 +592,7 @@ pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Resul
 
     let payload =
         json!({ "keep": keep, "merge": merge, "keep_fields": k.snapshot(), "base": k_before });
-    let mutation_id = w.outbox("patient", keep, "merge", Some(k.version - 1), &payload)?;
+    let mutation_id = w.outbox("patient", keep, "merge", Some(base_version), &payload)?;
     w.audit(
         AuditAction::Merge,
         "patient",

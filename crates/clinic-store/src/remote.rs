@@ -101,8 +101,7 @@ fn row_from_server(data: &Value) -> Result<PatientRow> {
 }
 
 /// Replaces (or creates) the local copies of patients with the server's:
-/// new records in multi-row inserts first (a merged record may point at
-/// one), then the changed ones.
+/// new records in multi-row inserts first, then the changed ones.
 pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) -> Result<()> {
     if datas.is_empty() {
         return Ok(());
@@ -112,6 +111,13 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
         .map(row_from_server)
         .collect::<Result<Vec<_>>>()?;
     w.flush().await?;
+    // A merged record may arrive with the one it was merged into, in any
+    // order and in different insert statements: check `merged_into` at
+    // commit, when both are there. (SQLite switches this off again at the
+    // end of the transaction.)
+    sqlx::query("PRAGMA defer_foreign_keys = ON")
+        .execute(&mut *w.tx)
+        .await?;
     let ids = json!(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()).to_string();
     let mrns = json!(
         rows.iter()
@@ -275,6 +281,11 @@ pub(crate) async fn rebase_pending(w: &mut WriteTx<'_>, id: Uuid) -> Result<()> 
         .bind(&id_s)
         .fetch_one(&mut *w.tx)
         .await?;
+    if row.status == "merged" {
+        // The server merged this record into another: it refuses every
+        // change to it, so none is shown on it either.
+        return Ok(());
+    }
     for (op, entity_id, payload) in pending {
         let payload: Value =
             serde_json::from_str(&payload).map_err(|_| malformed("outbox payload"))?;

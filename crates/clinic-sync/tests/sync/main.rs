@@ -623,3 +623,74 @@ async fn an_import_with_a_taken_number_creates_the_rest_and_renumbers_that_one()
         assert!(w2.store.is_synced(p.id).await.unwrap(), "{q}");
     }
 }
+
+/// A workstation that had neither record pulls a merge: the merged record
+/// (pointing at the kept one) may be written before the kept one.
+#[tokio::test]
+async fn a_merge_reaches_a_workstation_that_had_neither_record() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let rita = a.sign_in("rita").await;
+    let first = a.register(&rita, "Anna", "Duplicate").await;
+    a.register(&rita, "Boris", "Other").await;
+    let kept = a.register(&rita, "Anna", "Duplicate").await;
+    a.store
+        .commit(
+            &rita,
+            clinic_store::Mutation::PatientMerge {
+                keep: kept,
+                merge: first,
+            },
+        )
+        .await
+        .unwrap();
+    a.engine.sync_now().await.unwrap();
+    let b = c.workstation().await;
+    b.engine.sync_now().await.unwrap();
+    let merged = b.store.patient(first).await.unwrap();
+    assert_eq!(merged.status, clinic_domain::patient::PatientStatus::Merged);
+    assert_eq!(merged.merged_into, Some(kept));
+    // The kept record's fields did not change, so neither did its version,
+    // here or on the server.
+    let (on_a, on_b) = (
+        a.store.patient(kept).await.unwrap(),
+        b.store.patient(kept).await.unwrap(),
+    );
+    assert_eq!((on_a.version, on_b.version), (1, 1));
+}
+
+/// An edit queued for a record another workstation merged meanwhile: the
+/// server refuses it, so once the merge is pulled the record shows the
+/// server's values, not the edit, before and after the refusal comes back.
+#[tokio::test]
+async fn an_edit_of_a_record_merged_elsewhere_is_not_shown() {
+    let c = Clinic::new().await;
+    let a = c.workstation().await;
+    let b = c.workstation().await;
+    let rita_a = a.sign_in("rita").await;
+    let rita_b = b.sign_in("rita").await;
+    let keep = a.register(&rita_a, "Malee", "Jaidee").await;
+    let dup = a.register(&rita_a, "Malee", "Jaidee").await;
+    a.engine.sync_now().await.unwrap();
+    b.engine.sync_now().await.unwrap();
+    a.edit(&rita_a, dup, |f| f.given_name = "Anna".into()).await;
+    b.store
+        .commit(
+            &rita_b,
+            clinic_store::Mutation::PatientMerge { keep, merge: dup },
+        )
+        .await
+        .unwrap();
+    b.engine.sync_now().await.unwrap();
+    // A pulls before its edit is pushed (a push whose answer was lost).
+    a.engine.pull_now().await.unwrap();
+    assert_eq!(a.store.patient(dup).await.unwrap().given_name, "Malee");
+    a.engine.sync_now().await.unwrap();
+    let on_a = a.store.patient(dup).await.unwrap();
+    assert_eq!(on_a.given_name, "Malee");
+    assert_eq!(on_a.status, clinic_domain::patient::PatientStatus::Merged);
+    assert_eq!(
+        a.outbox_statuses().await.last().map(String::as_str),
+        Some("rejected")
+    );
+}

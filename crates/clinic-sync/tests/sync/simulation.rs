@@ -131,6 +131,7 @@ struct Totals {
     steps: usize,
     patients: usize,
     edits: usize,
+    merges: usize,
     conflicts: usize,
     resolved: usize,
     rejected: usize,
@@ -149,6 +150,7 @@ impl Totals {
         self.steps += t.steps;
         self.patients += t.patients;
         self.edits += t.edits;
+        self.merges += t.merges;
         self.conflicts += t.conflicts;
         self.resolved += t.resolved;
         self.rejected += t.rejected;
@@ -175,13 +177,14 @@ impl std::fmt::Display for Totals {
         let f = &self.faults;
         write!(
             out,
-            "{} steps, {} patients, {} edits, {} conflicts ({} settled), {} rejected, {} restarts, \
+            "{} steps, {} patients, {} edits, {} merges, {} conflicts ({} settled), {} rejected, {} restarts, \
              {} crashes mid-sync, {} partitions, {} sign-ins again; {} requests: {} dropped, \
              {} answers dropped, {} delayed, {} duplicated, {} late duplicates, {} connections cut; \
              time summed over schedules: setting up {:.0} s, steps {:.0} s, settling {:.0} s, checks {:.0} s",
             self.steps,
             self.patients,
             self.edits,
+            self.merges,
             self.conflicts,
             self.resolved,
             self.rejected,

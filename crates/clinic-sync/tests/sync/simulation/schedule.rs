@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use clinic_domain::Role;
-use clinic_domain::patient::{PatientInput, Sex};
+use clinic_domain::patient::{PatientInput, PatientStatus, Sex};
 use clinic_domain::sync::{EnrollRequest, PatientConflict};
 use clinic_server::testing::PASSWORD;
 use clinic_store::{Actor, Mutation};
@@ -277,7 +277,8 @@ impl Schedule {
         match roll {
             _ if self.created.len() < 2 => self.register(n).await,
             0..=9 => self.register(n).await,
-            10..=44 => self.edit(n).await,
+            10..=42 => self.edit(n).await,
+            43..=44 => self.merge(n).await,
             45..=56 => self.resolve(n).await,
             57..=81 => self.sync(n).await,
             82..=84 => self.restart(n).await,
@@ -318,7 +319,9 @@ impl Schedule {
         candidates.shuffle(&mut self.rng);
         let mut found = None;
         for id in candidates {
-            if let Ok(p) = ws.store.patient(id).await {
+            if let Ok(p) = ws.store.patient(id).await
+                && p.status == PatientStatus::Active
+            {
                 found = Some((id, p));
                 break;
             }
@@ -424,6 +427,39 @@ impl Schedule {
                 self.note(format!("ws{n}: edit {id} {}", described.join(", ")));
             }
             Err(e) => panic!("ws{n}: editing {id} failed: {e}"),
+        }
+    }
+
+    /// Merges two random active patients workstation `n` has (reception
+    /// found a duplicate), perhaps while another workstation edits either.
+    async fn merge(&mut self, n: usize) {
+        let ws = self.nodes[n].ws();
+        let mut candidates = self.created.clone();
+        candidates.shuffle(&mut self.rng);
+        let mut active = Vec::new();
+        for id in candidates {
+            if let Ok(p) = ws.store.patient(id).await
+                && p.status == PatientStatus::Active
+            {
+                active.push(id);
+                if active.len() == 2 {
+                    break;
+                }
+            }
+        }
+        let [keep, merge] = active[..] else {
+            return;
+        };
+        match ws
+            .store
+            .commit(&self.admin, Mutation::PatientMerge { keep, merge })
+            .await
+        {
+            Ok(_) => {
+                self.totals.merges += 1;
+                self.note(format!("ws{n}: merge {merge} into {keep}"));
+            }
+            Err(e) => panic!("ws{n}: merging {merge} into {keep} failed: {e}"),
         }
     }
 
