@@ -1,11 +1,12 @@
 //! A seeded, randomized simulation of a clinic's workstations syncing
 //! through a faulty network.
 //!
-//! Each schedule is one clinic on the shared server (clinics are isolated
+//! Each schedule is one clinic on the shared servers (two processes over
+//! one database, which the proxy calls in turn; clinics are isolated
 //! there), two or three workstations with real SQLite files and manual
 //! engines, and a fault-injecting proxy. A seeded RNG picks every step:
 //! register a patient, edit random fields of a patient the workstation
-//! knows, settle a conflict, sync (a whole cycle, or only push, or only
+//! knows, merge two of them, settle a conflict, sync (a whole cycle, or only push, or only
 //! pull), restart a workstation on its file, kill one in the middle of a
 //! sync, partition or heal the network, change the random faults. At the
 //! end every workstation settles its open conflicts (often the same ones,
