@@ -10,7 +10,7 @@ use clinic_domain::audit::{AuditEntry, AuditFilter, AuditVerification, HistoryEn
 use clinic_domain::error::ErrorBody;
 use clinic_domain::import::ImportReport;
 use clinic_domain::patient::{DuplicateCandidate, Patient, PatientInput, PatientSummary};
-use clinic_domain::sync::{ConflictReview, SyncStatus};
+use clinic_domain::sync::{ConflictReview, RefusedChange, SyncStatus};
 use clinic_domain::user::{Language, NewUser, Session, User};
 use clinic_domain::workstation::WorkstationInfo;
 use clinic_domain::{ErrorCode, Permission};
@@ -365,6 +365,12 @@ pub async fn sync_enroll(
 #[tauri::command]
 pub async fn conflicts_list(state: State<'_, AppState>) -> CmdResult<Vec<ConflictReview>> {
     Ok(state.ws().await?.conflicts_list().await?)
+}
+
+/// Changes made here that the server refused, newest first, with reasons.
+#[tauri::command]
+pub async fn refused_changes(state: State<'_, AppState>) -> CmdResult<Vec<RefusedChange>> {
+    Ok(state.ws().await?.refused_changes().await?)
 }
 
 /// Settles a conflict: `keep_client` uses the value that lost instead of the

@@ -84,6 +84,7 @@ fn main() {
             commands::sync_enroll,
             commands::conflicts_list,
             commands::conflict_resolve,
+            commands::refused_changes,
         ])
         .build(tauri::generate_context!())
         .expect("the Tauri runtime failed to start");

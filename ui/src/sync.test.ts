@@ -3,6 +3,8 @@ import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import type { ConflictReview } from "./bindings/ConflictReview";
 import SyncStatusBar from "./components/SyncStatusBar.svelte";
 import Conflicts from "./screens/patients/Conflicts.svelte";
+import RefusedChanges from "./screens/patients/RefusedChanges.svelte";
+import type { RefusedChange } from "./bindings/RefusedChange";
 import CentralServer from "./screens/admin/CentralServer.svelte";
 import { app, resetAfterSignOut, toasts } from "./lib/state.svelte";
 import { setLanguage } from "./lib/locale.svelte";
@@ -159,6 +161,73 @@ describe("Conflicts", () => {
     fakeCore({ conflicts_list: () => reject("forbidden") });
     render(Conflicts);
     await waitFor(() => expect(byId("conflicts-error").textContent).toBe("Your role does not allow this."));
+  });
+});
+
+describe("RefusedChanges", () => {
+  beforeEach(() => {
+    app.session = session("reception");
+  });
+
+  const refused = (over: Partial<RefusedChange> = {}): RefusedChange => ({
+    mutation_id: "m-1",
+    entity: "patient",
+    op: "update",
+    created_at: "2026-03-01T10:20:30Z",
+    author: "Rita Reception",
+    patient: {
+      id: "p-1",
+      mrn: "K7Q-000001-4",
+      family_name: "Ivanova",
+      given_name: "Anna",
+      middle_name: null,
+      sex: "female",
+      birth_date: "1980-03-04",
+      birth_date_estimated: false,
+      phone: null,
+      national_id: null,
+    },
+    code: "merged",
+    message: "the record was merged into another; edit that record",
+    ...over,
+  });
+
+  it("lists each refused change with its patient, what, who and the reason in the user's language", async () => {
+    fakeCore({
+      refused_changes: () => [
+        refused(),
+        refused({ mutation_id: "m-2", op: "import", patient: null, code: "something_new", author: null }),
+      ],
+    });
+    render(RefusedChanges);
+    await waitFor(() => expect(screen.getAllByTestId("refused-item")).toHaveLength(2));
+    const [first, second] = screen.getAllByTestId("refused-item");
+    expect(first!.textContent).toContain("Ivanova Anna");
+    expect(first!.textContent).toContain("K7Q-000001-4");
+    expect(first!.textContent).toContain("Rita Reception");
+    expect(screen.getAllByTestId("refused-op")[0]!.textContent).toBe("Edit");
+    expect(screen.getAllByTestId("refused-reason")[0]!.textContent).toBe(
+      "The record was merged into another; change that one instead.",
+    );
+    expect(second!.textContent).toContain("Not about one patient");
+    expect(screen.getAllByTestId("refused-op")[1]!.textContent).toBe("Import");
+    // A reason this UI does not know yet still reads as a refusal.
+    expect(screen.getAllByTestId("refused-reason")[1]!.textContent).toBe("Refused by the server.");
+  });
+
+  it("says when nothing was refused, in Thai too", async () => {
+    setLanguage("th");
+    fakeCore({ refused_changes: () => [] });
+    render(RefusedChanges);
+    await waitFor(() => expect(byId("refused-empty").textContent).toBe("ไม่มีการเปลี่ยนแปลงที่ถูกปฏิเสธ"));
+  });
+
+  it("opens from the status bar's refused count", async () => {
+    let opened = 0;
+    render(SyncStatusBar, { status: syncStatus({ rejected: 2 }), onrefused: () => opened++ });
+    expect(byId("statusbar-rejected").tagName).toBe("BUTTON");
+    await fireEvent.click(byId("statusbar-rejected"));
+    expect(opened).toBe(1);
   });
 });
 

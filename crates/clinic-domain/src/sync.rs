@@ -356,6 +356,29 @@ pub struct ConflictReview {
     pub patient: Option<PatientSummary>,
 }
 
+/// A change made here that the server refused, as its author reviews it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct RefusedChange {
+    /// The change's client mutation id.
+    pub mutation_id: Uuid,
+    /// What it changed: `patient`, `patient_conflict`, `department`, ...
+    pub entity: String,
+    /// How: `create`, `update`, `merge`, `import`, `resolve`, ...
+    pub op: String,
+    /// When it was made here.
+    pub created_at: DateTime<Utc>,
+    /// Who made it, as this workstation knows them.
+    pub author: Option<String>,
+    /// The patient it was about, when it was about one this workstation has.
+    pub patient: Option<PatientSummary>,
+    /// The server's reason: `forbidden`, `validation`, `merged`,
+    /// `not_found`, `mrn_taken`, ... (the UI translates it).
+    pub code: Option<String>,
+    /// The server's reason in English, without patient data.
+    pub message: Option<String>,
+}
+
 /// A user account as the server shares it with workstations (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

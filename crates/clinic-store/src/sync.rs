@@ -54,6 +54,27 @@ pub struct SyncSettings {
     pub last_sync_at: Option<DateTime<Utc>>,
 }
 
+/// A refused outbox entry (see [`Store::refused_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRow {
+    /// The client mutation id.
+    pub mutation_id: Uuid,
+    /// The entity kind.
+    pub entity: String,
+    /// The record (or, for an import, the import run).
+    pub entity_id: Uuid,
+    /// The operation.
+    pub op: String,
+    /// When it was made here.
+    pub created_at: DateTime<Utc>,
+    /// The author's display name, if known here.
+    pub author: Option<String>,
+    /// The server's reason code.
+    pub code: Option<String>,
+    /// The server's reason in English.
+    pub message: Option<String>,
+}
+
 /// Outbox and conflict counts for the status bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SyncCounts {
@@ -117,6 +138,50 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// Changes made here that the server refused, newest first (at most
+    /// `limit`), without their patients (see
+    /// [`crate::Workstation::refused_changes`]).
+    pub async fn refused_changes(&self, limit: i64) -> Result<Vec<RefusedRow>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            mutation_id: String,
+            entity: String,
+            entity_id: String,
+            op: String,
+            created_at: String,
+            author: Option<String>,
+            outcome: Option<String>,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT o.mutation_id, o.entity, o.entity_id, o.op, o.created_at, u.display_name AS author, \
+             o.outcome FROM outbox o LEFT JOIN users u ON u.id = o.user_id \
+             WHERE o.status = 'rejected' ORDER BY o.seq DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let outcome: Value = r
+                    .outcome
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str(o).ok())
+                    .unwrap_or(Value::Null);
+                let text = |k: &str| outcome.get(k).and_then(Value::as_str).map(str::to_owned);
+                Ok(RefusedRow {
+                    mutation_id: uuid(&r.mutation_id)?,
+                    entity: r.entity,
+                    entity_id: uuid(&r.entity_id)?,
+                    op: r.op,
+                    created_at: parse_ts(&r.created_at)?,
+                    author: r.author,
+                    code: text("code"),
+                    message: text("message"),
+                })
+            })
+            .collect()
     }
 
     /// The oldest pending outbox entries, in order, as the server wants them.

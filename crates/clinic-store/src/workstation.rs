@@ -9,7 +9,7 @@ use clinic_domain::audit::{AuditEntry, AuditFilter, AuditVerification, HistoryEn
 use clinic_domain::import::{ImportProgress, ImportReport};
 use clinic_domain::password::DUMMY_HASH;
 use clinic_domain::patient::{DuplicateCandidate, Patient, PatientInput, PatientSummary};
-use clinic_domain::sync::ConflictReview;
+use clinic_domain::sync::{ConflictReview, RefusedChange};
 use clinic_domain::user::{Language, NewUser, Session, User, check_password};
 use clinic_domain::workstation::WorkstationInfo;
 use clinic_domain::{Permission, Role};
@@ -486,6 +486,35 @@ impl Workstation {
                 Err(e) => return Err(e),
             };
             out.push(ConflictReview { conflict, patient });
+        }
+        Ok(out)
+    }
+
+    /// Changes made here that the server refused, newest first, each with
+    /// its patient when it was about one (the last 200).
+    pub async fn refused_changes(&self) -> Result<Vec<RefusedChange>> {
+        self.actor(Some(Permission::ReadDemographics))?;
+        let mut out = Vec::new();
+        for r in self.store.refused_changes(200).await? {
+            let patient = if r.entity == "patient" {
+                match self.store.patient(r.entity_id).await {
+                    Ok(p) => Some(summary_of(&p)),
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                None
+            };
+            out.push(RefusedChange {
+                mutation_id: r.mutation_id,
+                entity: r.entity,
+                op: r.op,
+                created_at: r.created_at,
+                author: r.author,
+                patient,
+                code: r.code,
+                message: r.message,
+            });
         }
         Ok(out)
     }

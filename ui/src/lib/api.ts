@@ -9,6 +9,7 @@ import type { AuditEntry } from "../bindings/AuditEntry";
 import type { AuditFilter } from "../bindings/AuditFilter";
 import type { AuditVerification } from "../bindings/AuditVerification";
 import type { ConflictReview } from "../bindings/ConflictReview";
+import type { RefusedChange } from "../bindings/RefusedChange";
 import type { DuplicateCandidate } from "../bindings/DuplicateCandidate";
 import type { ErrorBody } from "../bindings/ErrorBody";
 import type { HistoryEntry } from "../bindings/HistoryEntry";
@@ -108,6 +109,7 @@ export const api = {
     call<null>("sync_enroll", { serverUrl, clinicCode, username, password }),
   conflictsList: () => call<ConflictReview[]>("conflicts_list"),
   conflictResolve: (id: string, keepClient: boolean) => call<null>("conflict_resolve", { id, keepClient }),
+  refusedChanges: () => call<RefusedChange[]>("refused_changes"),
 
   /** The first screen is rendered: show the window (created hidden). */
   uiShow: () => call<null>("ui_show"),

@@ -10,7 +10,8 @@ export type PatientView =
   | { kind: "register" }
   | { kind: "record"; id: string }
   | { kind: "edit"; id: string }
-  | { kind: "conflicts" };
+  | { kind: "conflicts" }
+  | { kind: "refused" };
 
 export interface AppState {
   info: WorkstationInfo | null;
@@ -45,6 +46,11 @@ export function openPatient(id: string): void {
 export function openConflicts(): void {
   app.section = "patients";
   app.patients = { kind: "conflicts" };
+}
+
+export function openRefused(): void {
+  app.section = "patients";
+  app.patients = { kind: "refused" };
 }
 
 export function resetAfterSignOut(): void {

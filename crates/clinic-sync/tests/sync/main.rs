@@ -253,6 +253,14 @@ async fn a_rejected_change_is_visible_and_does_not_block_later_ones() {
         !a.store.is_synced(first).await.unwrap(),
         "a refused change is not shown as synced"
     );
+    // Its outcome is there to read: what, whose, and the server's reason.
+    let refused = a.store.refused_changes(10).await.unwrap();
+    assert_eq!(refused.len(), 1);
+    let r = &refused[0];
+    assert_eq!((r.entity.as_str(), r.op.as_str()), ("patient", "create"));
+    assert_eq!(r.entity_id, first);
+    assert_eq!(r.code.as_deref(), Some("forbidden"));
+    assert_eq!(r.author.as_deref(), Some(rita.name.as_str()));
 }
 
 #[tokio::test]
