@@ -483,7 +483,7 @@ pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<(
     .bind(&row.id)
     .execute(&mut *w.tx)
     .await?;
-    sql::index_patient(&mut w.tx, &row.id).await
+    sql::index_patients(&mut w.tx, sql::Indexed::Id(&row.id)).await
 }
 
 /// Write-path step: change demographics, if nobody changed them since `base_version`.

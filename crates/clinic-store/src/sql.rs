@@ -154,48 +154,41 @@ pub(crate) async fn last_patient_key(tx: &mut SqliteConnection) -> Result<i64> {
     )
 }
 
-/// Derives `search_token` and the typo vocabulary for the patients inserted
-/// after key `after`, from their `search_keys`. In key order, the B-tree
-/// inserts walk the index instead of jumping around it.
-pub(crate) async fn index_patients_after(tx: &mut SqliteConnection, after: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT OR IGNORE INTO search_token (token, patient_key) \
-         SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j \
-         WHERE p.key > ? ORDER BY 1, 2",
-    )
-    .bind(after)
-    .execute(&mut *tx)
-    .await?;
-    // Name tokens ('n:', 's:') only; thousands of them, few distinct.
-    sqlx::query(
-        "INSERT OR IGNORE INTO search_vocab (token) \
-         SELECT DISTINCT j.value FROM patients p, json_each(p.search_keys) j \
-         WHERE p.key > ? AND j.value NOT GLOB 'p:*'",
-    )
-    .bind(after)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+/// Whose stored `search_keys` [`index_patients`] derives the index from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Indexed<'a> {
+    /// The patients inserted after this key (see [`last_patient_key`]).
+    After(i64),
+    /// One patient, after its `search_keys` changed (see [`unindex_patient`]).
+    Id(&'a str),
 }
 
-/// Derives `search_token` and the vocabulary for one patient's stored
-/// `search_keys` (after they changed; see [`unindex_patient`]).
-pub(crate) async fn index_patient(tx: &mut SqliteConnection, id: &str) -> Result<()> {
-    sqlx::query(
+/// Derives `search_token` and the typo vocabulary (name tokens, `n:` and
+/// `s:`; thousands of them, few distinct) from patients' `search_keys`.
+/// A bulk load inserts tokens in key order, so the B-tree inserts walk the
+/// index instead of jumping around it.
+pub(crate) async fn index_patients(tx: &mut SqliteConnection, which: Indexed<'_>) -> Result<()> {
+    let (condition, order) = match which {
+        Indexed::After(_) => ("p.key > ?", " ORDER BY 1, 2"),
+        Indexed::Id(_) => ("p.id = ?", ""),
+    };
+    let tokens = format!(
         "INSERT OR IGNORE INTO search_token (token, patient_key) \
-         SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j WHERE p.id = ?",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
+         SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j WHERE {condition}{order}"
+    );
+    let vocab = format!(
         "INSERT OR IGNORE INTO search_vocab (token) \
-         SELECT j.value FROM patients p, json_each(p.search_keys) j \
-         WHERE p.id = ? AND j.value NOT GLOB 'p:*'",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+         SELECT DISTINCT j.value FROM patients p, json_each(p.search_keys) j \
+         WHERE {condition} AND j.value NOT GLOB 'p:*'"
+    );
+    for sql in [tokens, vocab] {
+        let query = sqlx::query(&sql);
+        let query = match which {
+            Indexed::After(key) => query.bind(key),
+            Indexed::Id(id) => query.bind(id),
+        };
+        query.execute(&mut *tx).await?;
+    }
     Ok(())
 }
 

@@ -758,7 +758,7 @@ impl<'a> WriteTx<'a> {
         if !self.patients.is_empty() {
             let after = sql::last_patient_key(&mut self.tx).await?;
             sql::insert_patients(&mut self.tx, std::mem::take(&mut self.patients)).await?;
-            sql::index_patients_after(&mut self.tx, after).await?;
+            sql::index_patients(&mut self.tx, sql::Indexed::After(after)).await?;
         }
         sql::insert_audit(&mut self.tx, std::mem::take(&mut self.audit)).await?;
         sql::insert_links(&mut self.tx, std::mem::take(&mut self.links)).await?;
