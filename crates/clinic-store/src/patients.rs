@@ -396,7 +396,7 @@ pub(crate) async fn import(
     }
     json.extend_from_slice(b"]}");
     let json = String::from_utf8(json).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let mutation_id = w.outbox_text("patient", run_id, "import", None, json.clone())?;
+    let mutation_id = w.outbox_text("patient", run_id, "import", None, json.clone());
     let done = w.audit_text(AuditAction::Import, "patient", None, None, Some(json))?;
     debug_assert_eq!(done.audit_seq, Some(seq));
     Ok(Committed {
@@ -415,7 +415,7 @@ pub(crate) async fn create(
     let mut row = PatientRow::from_fields(w, id, &mrn, &fields);
     row.search_keys = row.index_keys();
     let after = row.snapshot();
-    let mutation_id = w.outbox("patient", id, "create", None, &after)?;
+    let mutation_id = w.outbox("patient", id, "create", None, &after);
     w.patients.push(row);
     let done = w.audit(AuditAction::Create, "patient", Some(id), None, Some(after))?;
     Ok(Committed {
@@ -521,7 +521,7 @@ pub(crate) async fn update(
         .map(|f| (f.clone(), before.get(f).cloned().unwrap_or(Value::Null)))
         .collect();
     let payload = json!({ "fields": after, "changed": changed, "base": base });
-    let mutation_id = w.outbox("patient", id, "update", Some(base_version), &payload)?;
+    let mutation_id = w.outbox("patient", id, "update", Some(base_version), &payload);
     let done = w.audit(
         AuditAction::Update,
         "patient",
@@ -592,7 +592,7 @@ pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Resul
 
     let payload =
         json!({ "keep": keep, "merge": merge, "keep_fields": k.snapshot(), "base": k_before });
-    let mutation_id = w.outbox("patient", keep, "merge", Some(base_version), &payload)?;
+    let mutation_id = w.outbox("patient", keep, "merge", Some(base_version), &payload);
     w.audit(
         AuditAction::Merge,
         "patient",

@@ -222,7 +222,7 @@ pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
             "create",
             None,
             snapshot.to_string(),
-        )?;
+        );
     }
     w.audit(
         AuditAction::Update,

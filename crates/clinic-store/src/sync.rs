@@ -804,7 +804,7 @@ pub(crate) async fn resolve_conflict(
         "resolve",
         None,
         &json!({"choice": choice}),
-    )?;
+    );
     let done = w.audit(
         AuditAction::Update,
         "patient_conflict",

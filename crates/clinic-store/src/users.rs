@@ -311,7 +311,7 @@ pub(crate) async fn create_department(
     .execute(&mut *w.tx)
     .await?;
     let after = json!({ "name": name, "version": 1 });
-    w.outbox("department", id, "create", None, &after)?;
+    w.outbox("department", id, "create", None, &after);
     w.audit(
         AuditAction::Create,
         "department",

@@ -402,9 +402,6 @@ pub(crate) struct WriteTx<'a> {
     /// The MRN prefix and next sequence number, read once per transaction
     /// and written back on flush, so bulk registration needs no per-row update.
     pub(crate) mrn_counter: Option<MrnCounter>,
-    /// Whether the workstation was enrolled with a server when the
-    /// transaction began (see [`WriteTx::outbox`]).
-    enrolled: bool,
 }
 
 /// The sync column values of one transaction, as stored.
@@ -439,11 +436,6 @@ impl<'a> WriteTx<'a> {
                 .fetch_optional(&mut *tx)
                 .await?;
         let (last_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
-        let enrolled: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sync_state WHERE clinic_id IS NOT NULL)",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
         let now = store.now();
         let bookkeeping = Bookkeeping {
             now: sql::ts(now),
@@ -466,7 +458,6 @@ impl<'a> WriteTx<'a> {
             patients: Vec::new(),
             links: Vec::new(),
             mrn_counter: None,
-            enrolled,
         })
     }
 
@@ -666,7 +657,8 @@ impl<'a> WriteTx<'a> {
     /// Appends an outbox entry for the central server, authored by the
     /// acting user, and returns its id. Once the workstation is enrolled, an
     /// entry needs a user the server knows: one without an author could
-    /// never be pushed and would hold up every entry after it.
+    /// never be pushed and would hold up every entry after it, so
+    /// [`WriteTx::flush`] refuses the transaction (`ClinicUserRequired`).
     pub(crate) fn outbox(
         &mut self,
         entity: &str,
@@ -674,7 +666,7 @@ impl<'a> WriteTx<'a> {
         op: &str,
         base_version: Option<i64>,
         payload: &Value,
-    ) -> Result<Uuid> {
+    ) -> Uuid {
         self.outbox_text(entity, entity_id, op, base_version, payload.to_string())
     }
 
@@ -686,7 +678,7 @@ impl<'a> WriteTx<'a> {
         op: &str,
         base_version: Option<i64>,
         payload: String,
-    ) -> Result<Uuid> {
+    ) -> Uuid {
         let author = self.actor.user_id;
         self.outbox_as(author, entity, entity_id, op, base_version, payload)
     }
@@ -701,10 +693,7 @@ impl<'a> WriteTx<'a> {
         op: &str,
         base_version: Option<i64>,
         payload: String,
-    ) -> Result<Uuid> {
-        if author.is_none() && self.enrolled {
-            return Err(StoreError::ClinicUserRequired);
-        }
+    ) -> Uuid {
         let mutation_id = Uuid::now_v7();
         self.outbox.push(OutboxRow {
             mutation_id: mutation_id.to_string(),
@@ -716,7 +705,7 @@ impl<'a> WriteTx<'a> {
             created_at: sql::ts(self.now),
             user_id: author.map(|u| u.to_string()),
         });
-        Ok(mutation_id)
+        mutation_id
     }
 
     /// Drops the cached MRN counter after the prefix changed.
@@ -748,6 +737,18 @@ impl<'a> WriteTx<'a> {
 
     /// Writes the buffered rows, so that later statements see them.
     pub(crate) async fn flush(&mut self) -> Result<()> {
+        // Only a transaction with an entry nobody signed asks (see
+        // [`WriteTx::outbox`]), so ordinary writes pay no extra query.
+        if self.outbox.iter().any(|o| o.user_id.is_none()) {
+            let enrolled: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sync_state WHERE clinic_id IS NOT NULL)",
+            )
+            .fetch_one(&mut *self.tx)
+            .await?;
+            if enrolled {
+                return Err(StoreError::ClinicUserRequired);
+            }
+        }
         if let Some(counter) = self.mrn_counter.as_mut().filter(|c| c.dirty) {
             sqlx::query("UPDATE workstation SET mrn_next_seq = ?")
                 .bind(counter.next)
