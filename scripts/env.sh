@@ -4,10 +4,18 @@
 # Keep the Cargo target dir outside the clone so CI (a fresh clone per run)
 # and every checkout on this machine reuse one warm build cache.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clinic-workstation/target}"
-case ":$PATH:" in
-  *":$HOME/.cargo/bin:"*) ;;
-  *) export PATH="$HOME/.cargo/bin:$PATH" ;;
-esac
+# The WebDriver server the end-to-end tests use, pinned, in a folder of its
+# own (scripts/deps.sh installs it there).
+export TAURI_DRIVER_VERSION="2.1.0"
+export TAURI_DRIVER_ROOT="$HOME/.cache/clinic-workstation/tools/tauri-driver-$TAURI_DRIVER_VERSION"
+# The pinned tauri-driver goes first, before any other copy in ~/.cargo/bin.
+for dir in "$HOME/.cargo/bin" "$TAURI_DRIVER_ROOT/bin"; do
+  case ":$PATH:" in
+    *":$dir:"*) ;;
+    *) export PATH="$dir:$PATH" ;;
+  esac
+done
+unset dir
 # Incremental artefacts only cost disk and time on a one-shot CI build.
 if [ -n "${CI:-}" ]; then
   export CARGO_INCREMENTAL=0

@@ -4,10 +4,18 @@
 #   pg_stop        stop it (safe to call twice)
 # initdb refuses to run as root, so as root the cluster runs as `postgres`.
 
+# The server of the major version Debian's `postgresql` package depends on
+# (15 on Debian 12), not whichever happens to be newest on this machine.
 pg_bindir() {
-  local d
-  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
-  [ -n "$d" ] && [ -x "$d/initdb" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; return 1; }
+  local dep major d
+  dep="$(dpkg-query -W -f='${Depends}' postgresql 2>/dev/null)" || dep=""
+  major="${dep#postgresql-}"
+  major="${major%%[!0-9]*}"
+  d="/usr/lib/postgresql/$major/bin"
+  [ -n "$major" ] && [ -x "$d/initdb" ] || {
+    echo "PostgreSQL server not installed: run 'bash scripts/deps.sh' (apt-get install postgresql)" >&2
+    return 1
+  }
   printf '%s\n' "$d"
 }
 
