@@ -8,6 +8,14 @@ use uuid::Uuid;
 
 use crate::error::FieldError;
 
+/// No clinical record is dated before this day: an earlier date is a typo
+/// or a client's zero value, never a real measurement.
+pub const EARLIEST_RECORD_DATE: chrono::NaiveDate =
+    match chrono::NaiveDate::from_ymd_opt(1900, 1, 1) {
+        Some(d) => d,
+        None => panic!("a valid date"),
+    };
+
 /// A set of vital signs taken at one time. Every measurement is optional,
 /// but at least one must be present.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]

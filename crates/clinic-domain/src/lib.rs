@@ -23,6 +23,7 @@ pub mod phone;
 pub mod role;
 pub mod sync;
 pub mod text;
+pub mod untrusted;
 pub mod user;
 pub mod workstation;
 

@@ -63,6 +63,7 @@ impl Sex {
 /// What reception types into the registration or edit form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct PatientInput {
     /// Family name (surname), any script.

@@ -94,6 +94,7 @@ pub struct User {
 /// The admin's form for a new user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct NewUser {
     /// Sign-in name: 3 to 32 letters, digits, `.`, `_` or `-`.

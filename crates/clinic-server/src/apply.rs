@@ -23,6 +23,7 @@ use clinic_domain::sync::{
 use clinic_domain::{Permission, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::Digest;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -86,19 +87,12 @@ pub async fn push(state: &AppState, caller: &Caller, req: PushRequest) -> ApiRes
             m.mutation_id
         )));
     }
-    // The role as it is now: a user demoted since the token was issued
-    // cannot push what the old role allowed.
-    let (role, disabled): (String, bool) =
-        sqlx::query_as("SELECT role, disabled FROM users WHERE id = $1 AND clinic_id = $2")
-            .bind(caller.user_id)
-            .bind(caller.clinic_id)
-            .fetch_optional(&state.pool)
-            .await?
-            .ok_or(ApiError::Unauthenticated("unknown user"))?;
-    if disabled {
-        return Err(ApiError::AccountDisabled);
-    }
-    let role = Role::parse(&role).ok_or(ApiError::Internal)?;
+    // The caller's role is the one the user has now (read for every
+    // request), and a disabled user never gets this far.
+    let role = caller.role;
+    // One push per workstation at a time: a second one waits for nothing
+    // and holds no connection; it is told to come back (429).
+    let _one_push = state.limits.push(req.workstation_id)?;
     let ws_clinic: Option<(Uuid,)> =
         sqlx::query_as("SELECT clinic_id FROM workstations WHERE id = $1")
             .bind(req.workstation_id)
@@ -136,22 +130,68 @@ async fn apply_batch(
     careful: bool,
 ) -> ApiResult<PushResponse> {
     let mut tx = state.pool.begin().await?;
-    // One push per workstation at a time, so a retry racing its original
-    // waits and then finds the stored outcomes.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-        .bind(ctx.workstation_id)
-        .execute(&mut *tx)
-        .await?;
+    // One push per workstation at a time across server processes too, so a
+    // retry racing its original finds the stored outcomes. A push that
+    // finds the lock taken gives its connection back at once (429).
+    let (locked,): (bool,) =
+        sqlx::query_as("SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 0))")
+            .bind(ctx.workstation_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !locked {
+        return Err(ApiError::Busy {
+            retry_after: crate::limits::BUSY_RETRY_SECONDS,
+            what: "a push from this workstation is in progress",
+        });
+    }
     let ids: Vec<Uuid> = req.mutations.iter().map(|m| m.mutation_id).collect();
-    let stored = stored_outcomes(&mut tx, &ids).await?;
+    let stored = stored_outcomes(&mut tx, ctx.clinic_id, &ids).await?;
+    let hashes: Vec<String> = req.mutations.iter().map(content_hash).collect();
 
     let mut feed = FeedBatch::default();
-    let mut outcomes = Vec::with_capacity(req.mutations.len());
-    let mut fresh: Vec<(&PushMutation, &MutationOutcome)> = Vec::new();
+    let mut outcomes: Vec<MutationOutcome> = Vec::with_capacity(req.mutations.len());
+    let mut fresh: Vec<(&PushMutation, &String, &MutationOutcome)> = Vec::new();
     let mut fresh_idx = Vec::new();
-    for m in &req.mutations {
-        if let Some(o) = stored.get(&m.mutation_id) {
-            outcomes.push(o.clone());
+    // Mutation ids seen earlier in this push, with their content and outcome.
+    let mut in_batch: HashMap<Uuid, (&str, usize)> = HashMap::new();
+    for (m, hash) in req.mutations.iter().zip(&hashes) {
+        if let Some((first_hash, first)) = in_batch.get(&m.mutation_id) {
+            // The same mutation twice in one push gets the first one's
+            // answer; another change under a used id is refused.
+            let o = if *first_hash == hash.as_str() {
+                outcomes[*first].clone()
+            } else {
+                reused_id(m.mutation_id)
+            };
+            outcomes.push(o);
+            continue;
+        }
+        in_batch.insert(m.mutation_id, (hash.as_str(), outcomes.len()));
+        if let Some(stored) = stored.get(&m.mutation_id) {
+            // A replay gets its stored answer, but only the workstation
+            // that pushed it and only for the same content: an id reused
+            // for something else is refused, never answered with the
+            // outcome of another change.
+            let same = stored.workstation_id == ctx.workstation_id
+                && stored.content_hash.as_deref().is_none_or(|h| h == hash);
+            outcomes.push(if same {
+                stored.outcome.clone()
+            } else {
+                reused_id(m.mutation_id)
+            });
+            continue;
+        }
+        if let Some(problem) = unstorable(m) {
+            // Text PostgreSQL cannot hold: refuse this one mutation, and
+            // store nothing of it (its answer is the same on every retry).
+            outcomes.push(MutationOutcome {
+                mutation_id: m.mutation_id,
+                status: OutcomeStatus::Rejected,
+                code: Some("malformed".into()),
+                message: Some(problem.into()),
+                conflicts: Vec::new(),
+                refused: Vec::new(),
+            });
             continue;
         }
         // A create is one INSERT ... ON CONFLICT DO NOTHING after the
@@ -184,6 +224,7 @@ async fn apply_batch(
         } else if savepoint {
             sqlx::query("RELEASE SAVEPOINT m").execute(&mut *tx).await?;
         }
+        fresh_idx.push(outcomes.len());
         outcomes.push(MutationOutcome {
             mutation_id: m.mutation_id,
             status: outcome.status,
@@ -192,15 +233,9 @@ async fn apply_batch(
             conflicts: outcome.conflicts,
             refused: outcome.refused,
         });
-        fresh_idx.push(outcomes.len() - 1);
     }
-    for (m, i) in req
-        .mutations
-        .iter()
-        .filter(|m| !stored.contains_key(&m.mutation_id))
-        .zip(&fresh_idx)
-    {
-        fresh.push((m, &outcomes[*i]));
+    for i in &fresh_idx {
+        fresh.push((&req.mutations[*i], &hashes[*i], &outcomes[*i]));
     }
     store_outcomes(&mut tx, ctx, &fresh).await?;
     feed.publish(&mut tx, ctx.clinic_id).await?;
@@ -267,30 +302,43 @@ async fn resend_refused(
     Ok(())
 }
 
+/// An outcome stored earlier, with whose it is and what it answered.
+struct Stored {
+    workstation_id: Uuid,
+    content_hash: Option<String>,
+    outcome: MutationOutcome,
+}
+
+/// The stored outcomes of `ids` in the clinic; ids are the clinic's own,
+/// so another clinic's outcome is never seen here.
 async fn stored_outcomes(
     conn: &mut PgConnection,
+    clinic_id: Uuid,
     ids: &[Uuid],
-) -> ApiResult<HashMap<Uuid, MutationOutcome>> {
+) -> ApiResult<HashMap<Uuid, Stored>> {
     #[derive(sqlx::FromRow)]
-    struct Stored {
+    struct Row {
         mutation_id: Uuid,
+        workstation_id: Uuid,
+        content_hash: Option<String>,
         status: String,
         code: Option<String>,
         message: Option<String>,
         conflicts: Value,
         refused: Value,
     }
-    let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT mutation_id, status, code, message, conflicts, refused FROM mutation_results \
-         WHERE mutation_id = ANY($1)",
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT mutation_id, workstation_id, content_hash, status, code, message, conflicts, refused \
+         FROM mutation_results WHERE clinic_id = $1 AND mutation_id = ANY($2)",
     )
+    .bind(clinic_id)
     .bind(ids)
     .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
         .map(|r| {
-            let o = MutationOutcome {
+            let outcome = MutationOutcome {
                 mutation_id: r.mutation_id,
                 status: OutcomeStatus::parse(&r.status).unwrap_or(OutcomeStatus::Rejected),
                 code: r.code,
@@ -298,33 +346,97 @@ async fn stored_outcomes(
                 conflicts: serde_json::from_value(r.conflicts).unwrap_or_default(),
                 refused: serde_json::from_value(r.refused).unwrap_or_default(),
             };
-            (r.mutation_id, o)
+            let stored = Stored {
+                workstation_id: r.workstation_id,
+                content_hash: r.content_hash,
+                outcome,
+            };
+            (r.mutation_id, stored)
         })
         .collect())
+}
+
+/// SHA-256 of what a mutation says (its author, record, operation and
+/// payload), so a replay can be told from another change under the same id.
+fn content_hash(m: &PushMutation) -> String {
+    let canonical = json!([
+        m.user_id,
+        m.entity,
+        m.entity_id,
+        m.op,
+        m.base_version,
+        m.payload
+    ]);
+    sha2::Sha256::digest(canonical.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The answer to a mutation id already used for another change.
+fn reused_id(mutation_id: Uuid) -> MutationOutcome {
+    MutationOutcome {
+        mutation_id,
+        status: OutcomeStatus::Rejected,
+        code: Some("mutation_id_reused".into()),
+        message: Some(
+            "this mutation id was already used for another change; give the change a new id".into(),
+        ),
+        conflicts: Vec::new(),
+        refused: Vec::new(),
+    }
+}
+
+/// Why a mutation cannot even be recorded: text with a NUL character,
+/// which PostgreSQL's text and jsonb refuse.
+fn unstorable(m: &PushMutation) -> Option<&'static str> {
+    let nul = m.entity.contains('\0')
+        || m.op.contains('\0')
+        || clinic_domain::untrusted::contains_nul(&m.payload);
+    nul.then_some("text must not contain NUL characters")
+}
+
+/// The entity and operation as the audit log records them: known names
+/// only, since the pushed strings are the client's.
+fn audit_kind(m: &PushMutation) -> (&'static str, &'static str) {
+    const KNOWN: [(&str, &str); 6] = [
+        ("patient", "create"),
+        ("patient", "update"),
+        ("patient", "merge"),
+        ("patient", "import"),
+        ("patient_conflict", "resolve"),
+        ("department", "create"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(e, o)| *e == m.entity && *o == m.op)
+        .copied()
+        .unwrap_or(("unknown", "unknown"))
 }
 
 /// Stores the outcomes and one audit entry per mutation, in two statements.
 async fn store_outcomes(
     conn: &mut PgConnection,
     ctx: &Ctx,
-    fresh: &[(&PushMutation, &MutationOutcome)],
+    fresh: &[(&PushMutation, &String, &MutationOutcome)],
 ) -> ApiResult<()> {
     if fresh.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = fresh.iter().map(|(m, _)| m.mutation_id).collect();
-    let seqs: Vec<i64> = fresh.iter().map(|(m, _)| m.client_seq).collect();
-    let statuses: Vec<&str> = fresh.iter().map(|(_, o)| o.status.as_str()).collect();
-    let codes: Vec<Option<String>> = fresh.iter().map(|(_, o)| o.code.clone()).collect();
-    let messages: Vec<Option<String>> = fresh.iter().map(|(_, o)| o.message.clone()).collect();
-    let conflicts: Vec<Value> = fresh.iter().map(|(_, o)| json!(o.conflicts)).collect();
-    let refused: Vec<Value> = fresh.iter().map(|(_, o)| json!(o.refused)).collect();
+    let ids: Vec<Uuid> = fresh.iter().map(|(m, _, _)| m.mutation_id).collect();
+    let seqs: Vec<i64> = fresh.iter().map(|(m, _, _)| m.client_seq).collect();
+    let hashes: Vec<&str> = fresh.iter().map(|(_, h, _)| h.as_str()).collect();
+    let statuses: Vec<&str> = fresh.iter().map(|(_, _, o)| o.status.as_str()).collect();
+    let codes: Vec<Option<String>> = fresh.iter().map(|(_, _, o)| o.code.clone()).collect();
+    let messages: Vec<Option<String>> = fresh.iter().map(|(_, _, o)| o.message.clone()).collect();
+    let conflicts: Vec<Value> = fresh.iter().map(|(_, _, o)| json!(o.conflicts)).collect();
+    let refused: Vec<Value> = fresh.iter().map(|(_, _, o)| json!(o.refused)).collect();
     sqlx::query(
         "INSERT INTO mutation_results (mutation_id, clinic_id, workstation_id, user_id, client_seq, status, code, message, \
-         conflicts, refused) \
-         SELECT u.id, $1, $2, $3, u.seq, u.status, u.code, u.message, u.conflicts, u.refused \
-         FROM UNNEST($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::jsonb[]) \
-         AS u(id, seq, status, code, message, conflicts, refused)",
+         conflicts, refused, content_hash) \
+         SELECT u.id, $1, $2, $3, u.seq, u.status, u.code, u.message, u.conflicts, u.refused, u.hash \
+         FROM UNNEST($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::jsonb[], $11::text[]) \
+         AS u(id, seq, status, code, message, conflicts, refused, hash)",
     )
     .bind(ctx.clinic_id)
     .bind(ctx.workstation_id)
@@ -336,17 +448,16 @@ async fn store_outcomes(
     .bind(&messages)
     .bind(&conflicts)
     .bind(&refused)
+    .bind(&hashes)
     .execute(&mut *conn)
     .await?;
-    let actions: Vec<String> = fresh
-        .iter()
-        .map(|(m, _)| format!("{}.{}", m.entity, m.op))
-        .collect();
-    let entities: Vec<&str> = fresh.iter().map(|(m, _)| m.entity.as_str()).collect();
-    let entity_ids: Vec<Uuid> = fresh.iter().map(|(m, _)| m.entity_id).collect();
+    let kinds: Vec<(&str, &str)> = fresh.iter().map(|(m, _, _)| audit_kind(m)).collect();
+    let actions: Vec<String> = kinds.iter().map(|(e, o)| format!("{e}.{o}")).collect();
+    let entities: Vec<&str> = kinds.iter().map(|(e, _)| *e).collect();
+    let entity_ids: Vec<Uuid> = fresh.iter().map(|(m, _, _)| m.entity_id).collect();
     let details: Vec<Value> = fresh
         .iter()
-        .map(|(m, o)| json!({ "status": o.status, "code": o.code, "client_at": m.created_at }))
+        .map(|(m, _, o)| json!({ "status": o.status, "code": o.code, "client_at": m.created_at }))
         .collect();
     sqlx::query(
         "INSERT INTO audit_log (at, clinic_id, user_id, workstation_id, action, entity, entity_id, mutation_id, detail) \
@@ -382,10 +493,10 @@ async fn apply_one(
         ("patient", "import") => Permission::ImportPatients,
         ("patient_conflict", "resolve") => Permission::WriteDemographics,
         ("department", "create") => Permission::ManageUsers,
-        (entity, op) => {
+        _ => {
             return Ok(Outcome::rejected(
                 "unknown_mutation",
-                format!("this server does not know {entity}.{op}; update the server"),
+                "this server does not know this kind of change (entity and op); update the server",
             ));
         }
     };
@@ -401,14 +512,14 @@ async fn apply_one(
         ));
     }
     match (m.entity.as_str(), m.op.as_str()) {
-        ("patient", "create") => match PatientData::deserialize(&m.payload) {
+        ("patient", "create") => match decode::<PatientData>(&m.payload) {
             Ok(p) => create_patient(tx, ctx, m.entity_id, &p, Some(m.mutation_id), feed).await,
-            Err(e) => Ok(malformed(e)),
+            Err(rejected) => Ok(rejected),
         },
         ("patient", "import") => import_patients(tx, ctx, m, feed).await,
-        ("patient", "update") => match PatientEdit::deserialize(&m.payload) {
+        ("patient", "update") => match decode::<PatientEdit>(&m.payload) {
             Ok(edit) => update_patient(tx, ctx, m.entity_id, &edit, m.mutation_id, feed).await,
-            Err(e) => Ok(malformed(e)),
+            Err(rejected) => Ok(rejected),
         },
         ("patient", "merge") => merge_patients(tx, ctx, m, feed).await,
         ("patient_conflict", "resolve") => resolve_conflict(tx, ctx, m, feed).await,
@@ -417,8 +528,29 @@ async fn apply_one(
     }
 }
 
+/// A payload that does not decode: the message names the field and the
+/// rule, never the value (it would sit in the stored outcome and the logs).
 fn malformed(e: impl std::fmt::Display) -> Outcome {
-    Outcome::rejected("malformed", format!("malformed payload: {e}"))
+    Outcome::rejected(
+        "malformed",
+        format!(
+            "malformed payload: {}",
+            clinic_domain::untrusted::describe_decode_error(&e.to_string())
+        ),
+    )
+}
+
+/// Decodes a payload, with the path of the field that failed.
+fn decode<'a, T: Deserialize<'a>>(payload: &'a Value) -> Result<T, Outcome> {
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        malformed(if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        })
+    })
 }
 
 fn validation(errors: Vec<clinic_domain::FieldError>) -> Outcome {
@@ -449,6 +581,22 @@ async fn create_patient(
     if let Err(errors) = p.validate(ctx.today) {
         return Ok(validation(errors));
     }
+    // A record merged into another (a re-push after a server restore) may
+    // only point at a record of the same clinic.
+    if let Some(target) = p.merged_into {
+        let found: Option<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM patients WHERE id = $1 AND clinic_id = $2")
+                .bind(target)
+                .bind(ctx.clinic_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Ok(Outcome::rejected(
+                "not_found",
+                "merged_into names no patient of this clinic",
+            ));
+        }
+    }
     let data = serde_json::to_value(p).map_err(|_| ApiError::Internal)?;
     let inserted: Option<(Value,)> = sqlx::query_as(&format!(
         "INSERT INTO patients (id, clinic_id, mrn, data, status, merged_into, version, created_at, created_by, \
@@ -467,10 +615,12 @@ async fn create_patient(
     .fetch_optional(&mut *tx)
     .await?;
     let Some((record,)) = inserted else {
-        let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM patients WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM patients WHERE id = $1 AND clinic_id = $2")
+                .bind(id)
+                .bind(ctx.clinic_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         return Ok(if exists.is_some() {
             Outcome::rejected("exists", "a patient with this id already exists")
         } else {
@@ -506,9 +656,9 @@ async fn import_patients(
     struct Import {
         patients: Vec<Row>,
     }
-    let import = match Import::deserialize(&m.payload) {
+    let import = match decode::<Import>(&m.payload) {
         Ok(i) => i,
-        Err(e) => return Ok(malformed(e)),
+        Err(rejected) => return Ok(rejected),
     };
     let mut refused = Vec::new();
     for row in &import.patients {
@@ -561,7 +711,7 @@ async fn save_patient(
         .and_then(|v| serde_json::from_value(v.clone()).ok());
     let (record,): (Value,) = sqlx::query_as(&format!(
         "UPDATE patients SET data = $2, status = $3, merged_into = $4, version = $5, updated_at = $6, \
-         updated_by = $7, workstation_id = $8 WHERE id = $1 RETURNING {RECORD_JSON}"
+         updated_by = $7, workstation_id = $8 WHERE id = $1 AND clinic_id = $9 RETURNING {RECORD_JSON}"
     ))
     .bind(id)
     .bind(data)
@@ -571,6 +721,7 @@ async fn save_patient(
     .bind(ctx.now)
     .bind(ctx.user_id)
     .bind(ctx.workstation_id)
+    .bind(ctx.clinic_id)
     .fetch_one(&mut *tx)
     .await?;
     feed.push("patient", id, version, record, Some(mutation_id));
@@ -607,13 +758,13 @@ async fn update_patient(
         }
     }
     if !merge.apply.is_empty() {
-        match PatientData::deserialize(&data) {
+        match decode::<PatientData>(&data) {
             Ok(p) => {
                 if let Err(errors) = p.validate(ctx.today) {
                     return Ok(validation(errors));
                 }
             }
-            Err(e) => return Ok(malformed(e)),
+            Err(rejected) => return Ok(rejected),
         }
     }
     let mut version = row.version;
@@ -694,9 +845,9 @@ async fn merge_patients(
         #[serde(default)]
         base: Option<Value>,
     }
-    let req = match Merge::deserialize(&m.payload) {
+    let req = match decode::<Merge>(&m.payload) {
         Ok(r) => r,
-        Err(e) => return Ok(malformed(e)),
+        Err(rejected) => return Ok(rejected),
     };
     if req.keep == req.merge {
         return Ok(Outcome::rejected(
@@ -762,7 +913,10 @@ async fn resolve_conflict(
 ) -> ApiResult<Outcome> {
     let choice = m.payload.get("choice").and_then(Value::as_str);
     if !matches!(choice, Some("server" | "client")) {
-        return Ok(malformed("choice must be \"server\" or \"client\""));
+        return Ok(Outcome::rejected(
+            "malformed",
+            "malformed payload: choice must be `server` or `client`",
+        ));
     }
     let row: Option<ConflictRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM patient_conflicts WHERE id = $1 AND clinic_id = $2 FOR UPDATE"
@@ -794,13 +948,13 @@ async fn resolve_conflict(
         if let Some(obj) = data.as_object_mut() {
             obj.insert(conflict.field.clone(), conflict.client_value.clone());
         }
-        match PatientData::deserialize(&data) {
+        match decode::<PatientData>(&data) {
             Ok(d) => {
                 if let Err(errors) = d.validate(ctx.today) {
                     return Ok(validation(errors));
                 }
             }
-            Err(e) => return Ok(malformed(e)),
+            Err(rejected) => return Ok(rejected),
         }
         save_patient(
             tx,
@@ -813,10 +967,11 @@ async fn resolve_conflict(
         )
         .await?;
     }
-    sqlx::query("UPDATE patient_conflicts SET resolved_at = $2, resolved_by = $3, version = version + 1 WHERE id = $1")
+    sqlx::query("UPDATE patient_conflicts SET resolved_at = $2, resolved_by = $3, version = version + 1 WHERE id = $1 AND clinic_id = $4")
         .bind(m.entity_id)
         .bind(ctx.now)
         .bind(ctx.user_id)
+        .bind(ctx.clinic_id)
         .execute(&mut *tx)
         .await?;
     conflict.resolved_at = Some(ctx.now);
@@ -838,7 +993,10 @@ async fn create_department(
     feed: &mut FeedBatch,
 ) -> ApiResult<Outcome> {
     let Some(name) = m.payload.get("name").and_then(Value::as_str).map(str::trim) else {
-        return Ok(malformed("name is required"));
+        return Ok(Outcome::rejected(
+            "malformed",
+            "malformed payload: name is required",
+        ));
     };
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Ok(Outcome::rejected(

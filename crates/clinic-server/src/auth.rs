@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Duration, Utc};
 use clinic_domain::password::DUMMY_HASH;
 use clinic_domain::sync::{ServerUser, TokenResponse};
-use clinic_domain::user::{Language, after_failed_sign_in};
+use clinic_domain::user::{LOCKOUT_MINUTES, Language, MAX_FAILED_SIGN_INS};
 use clinic_domain::{Permission, Role};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::users::USER_COLUMNS;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -35,8 +36,12 @@ pub struct Claims {
     pub sub: Uuid,
     /// The user's clinic.
     pub clinic: Uuid,
-    /// The user's role when the token was issued.
+    /// The user's role when the token was issued (informational: every
+    /// request checks the role the user has now).
     pub role: Role,
+    /// The user's `auth_version` when the token was issued: a new password
+    /// or a disabled account bumps it, which ends the token at once.
+    pub ver: i64,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
 }
@@ -83,15 +88,22 @@ impl TokenKeys {
     }
 }
 
-/// The authenticated caller of an endpoint.
+/// The authenticated caller of an endpoint, as the database says now.
+///
+/// The token only names the user: every request reads the user's current
+/// role, disabled flag and `auth_version` (one primary-key lookup), so a
+/// demoted, disabled or re-passworded user's old token cannot do what it
+/// once could. Each caller also holds a place among the user's requests in
+/// flight ([`crate::limits`]) until the request ends.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// Who.
     pub user_id: Uuid,
     /// Their clinic: every query is limited to it.
     pub clinic_id: Uuid,
-    /// Their role.
+    /// Their role now.
     pub role: Role,
+    _held: crate::limits::Held,
 }
 
 impl Caller {
@@ -124,10 +136,29 @@ impl FromRequestParts<AppState> for Caller {
             .keys
             .verify(token, Utc::now())
             .map_err(ApiError::Unauthenticated)?;
+        // Taken before the lookup: the lookup is the first use of the pool.
+        let held = state.limits.user_request(claims.sub)?;
+        let row: Option<(String, bool, i64)> = sqlx::query_as(
+            "SELECT role, disabled, auth_version FROM users WHERE id = $1 AND clinic_id = $2",
+        )
+        .bind(claims.sub)
+        .bind(claims.clinic)
+        .fetch_optional(&state.pool)
+        .await?;
+        let (role, disabled, version) = row.ok_or(ApiError::Unauthenticated("unknown user"))?;
+        if disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        if version != claims.ver {
+            return Err(ApiError::Unauthenticated(
+                "the token was revoked (new password or account change); sign in again",
+            ));
+        }
         Ok(Caller {
             user_id: claims.sub,
             clinic_id: claims.clinic,
-            role: claims.role,
+            role: Role::parse(&role).ok_or(ApiError::Internal)?,
+            _held: held,
         })
     }
 }
@@ -149,8 +180,7 @@ pub(crate) struct UserRow {
     pub language: String,
     pub password_hash: String,
     pub disabled: bool,
-    pub failed_sign_ins: i32,
-    pub locked_until: Option<DateTime<Utc>>,
+    pub auth_version: i64,
 }
 
 impl UserRow {
@@ -169,27 +199,41 @@ impl UserRow {
 }
 
 /// Checks a user's password with the lockout rules; on success returns the user.
+///
+/// The count is atomic however the attempts arrive: before its password is
+/// checked, each attempt takes a numbered place with one `UPDATE`
+/// ([`take_attempt`]). Places beyond [`MAX_FAILED_SIGN_INS`] are refused
+/// as locked without a check, and the failure in the last place sets the
+/// lock, so at most five guesses are ever checked before it holds, even
+/// when thirty arrive at once. No row lock is held while Argon2 runs.
+///
+/// A disabled account answers as a wrong password unless the password is
+/// right: a guesser learns nothing about the account.
 pub(crate) async fn check_credentials(
     state: &AppState,
     clinic: &str,
     username: &str,
     password: &str,
 ) -> ApiResult<UserRow> {
-    let user: Option<UserRow> = sqlx::query_as(
-        "SELECT u.id, u.clinic_id, u.username, u.display_name, u.role, u.language, u.password_hash, \
-         u.disabled, u.failed_sign_ins, u.locked_until \
-         FROM users u JOIN clinics c ON c.id = u.clinic_id \
-         WHERE c.code = $1 AND lower(u.username) = lower($2)",
-    )
+    let user: Option<UserRow> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users \
+         WHERE clinic_id = (SELECT id FROM clinics WHERE code = $1) AND lower(username) = lower($2)"
+    ))
     .bind(clinic)
     .bind(username)
     .fetch_optional(&state.pool)
     .await?;
+    let now = Utc::now();
+    let place = match &user {
+        Some(u) => take_attempt(state, u.id, now).await?,
+        None => None,
+    };
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.to_owned());
     let pw = password.to_owned();
+    // An unknown user costs the same Argon2 time as a known one.
     let ok =
         tokio::task::spawn_blocking(move || clinic_domain::password::verify_password(&pw, &hash))
             .await
@@ -197,62 +241,67 @@ pub(crate) async fn check_credentials(
     let Some(user) = user else {
         return Err(ApiError::InvalidCredentials);
     };
-    let now = Utc::now();
-    if user.locked_until.is_some_and(|t| t > now) {
+    let audit = |action: &'static str| {
         crate::audit::record(
             &state.pool,
             Some(user.clinic_id),
             Some(user.id),
-            "sign_in_locked",
+            action,
             "user",
             Some(user.id),
             None,
         )
-        .await?;
+    };
+    let Some(place) = place else {
+        audit("sign_in_locked").await?;
         return Err(ApiError::AccountLocked);
-    }
-    if user.disabled {
-        return Err(ApiError::AccountDisabled);
-    }
+    };
     if !ok {
-        let (failed, lock) = after_failed_sign_in(i64::from(user.failed_sign_ins), now);
-        sqlx::query("UPDATE users SET failed_sign_ins = $1, locked_until = $2 WHERE id = $3")
-            .bind(failed as i32)
-            .bind(lock)
-            .bind(user.id)
-            .execute(&state.pool)
-            .await?;
-        crate::audit::record(
-            &state.pool,
-            Some(user.clinic_id),
-            Some(user.id),
-            "sign_in_failed",
-            "user",
-            Some(user.id),
-            None,
-        )
-        .await?;
-        return Err(if lock.is_some() {
+        let locks = i64::from(place) >= MAX_FAILED_SIGN_INS;
+        if locks {
+            sqlx::query("UPDATE users SET locked_until = $2 WHERE id = $1")
+                .bind(user.id)
+                .bind(now + Duration::minutes(LOCKOUT_MINUTES))
+                .execute(&state.pool)
+                .await?;
+        }
+        audit("sign_in_failed").await?;
+        return Err(if locks {
             ApiError::AccountLocked
         } else {
             ApiError::InvalidCredentials
         });
     }
-    sqlx::query("UPDATE users SET failed_sign_ins = 0, locked_until = NULL WHERE id = $1")
+    sqlx::query("UPDATE users SET failed_sign_ins = 0 WHERE id = $1")
         .bind(user.id)
         .execute(&state.pool)
         .await?;
-    crate::audit::record(
-        &state.pool,
-        Some(user.clinic_id),
-        Some(user.id),
-        "sign_in",
-        "user",
-        Some(user.id),
-        None,
-    )
-    .await?;
+    if user.disabled {
+        audit("sign_in_disabled").await?;
+        return Err(ApiError::AccountDisabled);
+    }
+    audit("sign_in").await?;
     Ok(user)
+}
+
+/// Takes the next place among the account's attempts since its last
+/// success, in one statement: `None` when the account is locked or
+/// [`MAX_FAILED_SIGN_INS`] attempts are already counted. An expired lock
+/// starts the count again.
+async fn take_attempt(state: &AppState, user: Uuid, now: DateTime<Utc>) -> ApiResult<Option<i32>> {
+    let place: Option<(i32,)> = sqlx::query_as(
+        "UPDATE users SET \
+           failed_sign_ins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_sign_ins + 1 END, \
+           locked_until = NULL \
+         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_sign_ins",
+    )
+    .bind(user)
+    .bind(now)
+    .fetch_optional(&state.pool)
+    .await?;
+    Ok(place
+        .map(|p| p.0)
+        .filter(|p| i64::from(*p) <= MAX_FAILED_SIGN_INS))
 }
 
 /// Issues an access token and a new refresh token in `family`.
@@ -269,6 +318,7 @@ pub(crate) async fn issue_tokens(
         sub: user.id,
         clinic: user.clinic_id,
         role,
+        ver: user.auth_version,
         exp: (now + Duration::minutes(minutes)).timestamp(),
     });
     let refresh_token = B64.encode(rand::random::<[u8; 32]>());
@@ -344,13 +394,10 @@ pub(crate) async fn refresh(state: &AppState, token: &str) -> ApiResult<TokenRes
             "refresh token expired or revoked",
         ));
     }
-    let user: UserRow = sqlx::query_as(
-        "SELECT id, clinic_id, username, display_name, role, language, password_hash, disabled, \
-         failed_sign_ins, locked_until FROM users WHERE id = $1",
-    )
-    .bind(user_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let user: UserRow = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
     if user.disabled {
         return Err(ApiError::AccountDisabled);
     }
@@ -397,6 +444,7 @@ mod tests {
             sub: Uuid::now_v7(),
             clinic: Uuid::now_v7(),
             role: Role::Nurse,
+            ver: 1,
             exp,
         }
     }

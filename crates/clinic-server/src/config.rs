@@ -9,6 +9,11 @@
 //! refresh_reuse_grace_seconds = 60
 //! max_body_bytes = 2097152
 //! max_push_bytes = 33554432
+//! max_requests_per_user = 4
+//! sign_ins_per_account_per_minute = 10
+//! sign_ins_per_address_per_minute = 30
+//! trusted_proxies = ["127.0.0.1", "::1"]
+//! request_timeout_seconds = 60
 //! ```
 //! Environment: `CLINIC_SERVER_DATABASE_URL`, `CLINIC_SERVER_LISTEN`,
 //! `CLINIC_SERVER_TOKEN_SECRET`, `CLINIC_SERVER_ACCESS_TOKEN_MINUTES`,
@@ -49,6 +54,26 @@ pub struct Config {
     /// whole batch of patients, so pushes get more room than other calls.
     #[serde(default = "default_max_push")]
     pub max_push_bytes: usize,
+    /// How many requests one user may have in progress at once in this
+    /// process; more get `429` at once, so one user (or one flooding
+    /// workstation) never holds the connections everyone else needs.
+    #[serde(default = "default_per_user")]
+    pub max_requests_per_user: usize,
+    /// Sign-in attempts per account per minute (then `429`); the lockout
+    /// after five wrong passwords applies as well.
+    #[serde(default = "default_sign_ins_per_account")]
+    pub sign_ins_per_account_per_minute: u32,
+    /// Sign-in attempts per client address per minute (then `429`).
+    #[serde(default = "default_sign_ins_per_address")]
+    pub sign_ins_per_address_per_minute: u32,
+    /// Proxies whose `X-Real-IP` header names the client (nginx in front
+    /// of the server); from any other peer the header is ignored.
+    #[serde(default = "default_trusted_proxies")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a client may take to send a request's headers, and then
+    /// its body; a connection left half-sent is closed after it.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
 }
 
 fn default_listen() -> String {
@@ -68,6 +93,45 @@ fn default_max_body() -> usize {
 }
 fn default_max_push() -> usize {
     32 * 1024 * 1024
+}
+fn default_per_user() -> usize {
+    4
+}
+fn default_sign_ins_per_account() -> u32 {
+    10
+}
+fn default_sign_ins_per_address() -> u32 {
+    30
+}
+fn default_trusted_proxies() -> Vec<std::net::IpAddr> {
+    vec![
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::Ipv6Addr::LOCALHOST.into(),
+    ]
+}
+fn default_request_timeout() -> u64 {
+    60
+}
+
+impl Config {
+    /// A configuration with every optional key at its default.
+    pub fn with_defaults(database_url: &str, token_secret: &str) -> Config {
+        Config {
+            database_url: database_url.into(),
+            listen: default_listen(),
+            token_secret: token_secret.into(),
+            access_token_minutes: default_access_minutes(),
+            refresh_token_days: default_refresh_days(),
+            refresh_reuse_grace_seconds: default_reuse_grace(),
+            max_body_bytes: default_max_body(),
+            max_push_bytes: default_max_push(),
+            max_requests_per_user: default_per_user(),
+            sign_ins_per_account_per_minute: default_sign_ins_per_account(),
+            sign_ins_per_address_per_minute: default_sign_ins_per_address(),
+            trusted_proxies: default_trusted_proxies(),
+            request_timeout_seconds: default_request_timeout(),
+        }
+    }
 }
 
 impl Config {
@@ -100,6 +164,22 @@ impl Config {
             ),
             ("max_body_bytes", "CLINIC_SERVER_MAX_BODY_BYTES"),
             ("max_push_bytes", "CLINIC_SERVER_MAX_PUSH_BYTES"),
+            (
+                "max_requests_per_user",
+                "CLINIC_SERVER_MAX_REQUESTS_PER_USER",
+            ),
+            (
+                "sign_ins_per_account_per_minute",
+                "CLINIC_SERVER_SIGN_INS_PER_ACCOUNT_PER_MINUTE",
+            ),
+            (
+                "sign_ins_per_address_per_minute",
+                "CLINIC_SERVER_SIGN_INS_PER_ADDRESS_PER_MINUTE",
+            ),
+            (
+                "request_timeout_seconds",
+                "CLINIC_SERVER_REQUEST_TIMEOUT_SECONDS",
+            ),
         ] {
             if let Ok(v) = std::env::var(var) {
                 let n: i64 = v
@@ -127,6 +207,15 @@ impl Config {
         }
         if !(0..=600).contains(&self.refresh_reuse_grace_seconds) {
             bail!("refresh_reuse_grace_seconds must be between 0 and 600");
+        }
+        if !(1..=1000).contains(&self.max_requests_per_user) {
+            bail!("max_requests_per_user must be between 1 and 1000");
+        }
+        if self.sign_ins_per_account_per_minute == 0 || self.sign_ins_per_address_per_minute == 0 {
+            bail!("sign-ins per minute must be at least 1");
+        }
+        if !(1..=3600).contains(&self.request_timeout_seconds) {
+            bail!("request_timeout_seconds must be between 1 and 3600");
         }
         Ok(())
     }

@@ -4,10 +4,11 @@
 //! the log. Database errors are logged with their SQLSTATE only.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clinic_domain::FieldError;
+use clinic_domain::untrusted::describe_decode_error;
 use serde::Serialize;
 
 /// Everything an endpoint can fail with.
@@ -43,6 +44,19 @@ pub enum ApiError {
     /// The body is larger than the server accepts.
     #[error("the request body is too large")]
     TooLarge,
+    /// The caller's share of the server is in use (too many requests of
+    /// the user at once, a push of the workstation in progress, too many
+    /// sign-in attempts): try again after `retry_after` seconds.
+    #[error("busy: {what}; try again in {retry_after} s")]
+    Busy {
+        /// Seconds to wait (the `Retry-After` header).
+        retry_after: u64,
+        /// What is busy.
+        what: &'static str,
+    },
+    /// The HTTP method is not one the path serves.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     /// The database is unavailable or failed; the client should retry.
     #[error("the server cannot reach its database; try again")]
     Unavailable,
@@ -80,6 +94,8 @@ impl ApiError {
             Validation(_) => ("validation", StatusCode::UNPROCESSABLE_ENTITY),
             Conflict(_) => ("conflict", StatusCode::CONFLICT),
             TooLarge => ("too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            Busy { .. } => ("busy", StatusCode::TOO_MANY_REQUESTS),
+            MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
             Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -90,6 +106,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
         let message = self.to_string();
+        let retry_after = match &self {
+            ApiError::Busy { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable => Some(1),
+            _ => None,
+        };
         let fields = match self {
             ApiError::Validation(f) => f,
             _ => Vec::new(),
@@ -99,7 +120,13 @@ impl IntoResponse for ApiError {
             message,
             fields,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -131,31 +158,21 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        match r {
-            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::TooLarge
-            }
-            JsonRejection::MissingJsonContentType(_) => {
-                ApiError::BadRequest("send the body as application/json".into())
-            }
-            // serde's message names the unknown or missing field and the
-            // position; it never echoes values.
-            other => ApiError::BadRequest(format!("malformed JSON: {}", other.body_text())),
-        }
-    }
-}
-
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError::BadRequest(format!("bad query string: {}", r.body_text()))
+        ApiError::BadRequest(format!(
+            "bad query string: {}",
+            describe_decode_error(&r.body_text())
+        ))
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        ApiError::BadRequest(format!("bad path: {}", r.body_text()))
+        ApiError::BadRequest(format!(
+            "bad path: {}",
+            describe_decode_error(&r.body_text())
+        ))
     }
 }
 

@@ -14,6 +14,8 @@ pub mod config;
 mod conflicts;
 mod error;
 pub mod feed;
+mod limits;
+mod listen;
 mod openapi;
 pub mod state;
 #[cfg(feature = "test-support")]
@@ -26,7 +28,6 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
 pub use api::router;
@@ -57,6 +58,7 @@ pub async fn state(pool: PgPool, config: Config) -> anyhow::Result<AppState> {
     let (ticks, _) = broadcast::channel(1024);
     let state = AppState {
         keys: auth::TokenKeys::new(&config.token_secret),
+        limits: Arc::new(limits::Limits::new(&config)),
         pool: pool.clone(),
         config: Arc::new(config),
         ticks: ticks.clone(),
@@ -91,14 +93,4 @@ async fn listen(pool: PgPool, ticks: broadcast::Sender<state::FeedTick>) {
     }
 }
 
-/// Serves on `listener` until the future `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server failed")
-}
+pub use listen::serve;

@@ -25,4 +25,6 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Change-feed ticks from PostgreSQL NOTIFY, for the live channel.
     pub ticks: broadcast::Sender<FeedTick>,
+    /// Fair shares and sign-in throttles of this process.
+    pub limits: Arc<crate::limits::Limits>,
 }

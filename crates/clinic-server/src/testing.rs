@@ -154,14 +154,9 @@ impl TestServer {
     /// Serves `db` with a changed configuration.
     pub async fn start_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config {
-            database_url: db.url.clone(),
             listen: "127.0.0.1:0".into(),
-            token_secret: SECRET.into(),
-            access_token_minutes: 15,
-            refresh_token_days: 30,
-            refresh_reuse_grace_seconds: 60,
             max_body_bytes: 256 * 1024,
-            max_push_bytes: 32 * 1024 * 1024,
+            ..Config::with_defaults(&db.url, SECRET)
         };
         tweak(&mut config);
         let pool = crate::connect(&db.url).await.unwrap();

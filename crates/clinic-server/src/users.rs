@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::feed::FeedBatch;
 
 pub(crate) const USER_COLUMNS: &str = "id, clinic_id, username, display_name, role, language, password_hash, \
-     disabled, failed_sign_ins, locked_until";
+     disabled, auth_version";
 
 /// An Argon2id hash with a fresh salt, off the async threads.
 async fn hash_password(password: &str) -> ApiResult<String> {
@@ -128,7 +128,8 @@ pub async fn create_user(
 }
 
 /// Changes a user's role, display name, language or disabled flag. Disabling
-/// ends the user's refresh tokens.
+/// ends the user's refresh tokens and access tokens; a new role applies to
+/// the user's next request (every request reads it).
 pub async fn update_user(
     pool: &PgPool,
     clinic_id: Uuid,
@@ -168,7 +169,8 @@ pub async fn update_user(
     }
     let (version,): (i64,) = sqlx::query_as(
         "UPDATE users SET role = $2, language = $3, display_name = $4, disabled = $5, updated_at = now(), \
-         version = version + 1 WHERE id = $1 RETURNING version",
+         version = version + 1, auth_version = auth_version + CASE WHEN $5 AND NOT disabled THEN 1 ELSE 0 END \
+         WHERE id = $1 RETURNING version",
     )
     .bind(id)
     .bind(&role)
@@ -209,7 +211,9 @@ pub async fn reset_password(
     clinic_domain::user::check_password(password, &user.username)
         .map_err(|e| ApiError::Validation(vec![e]))?;
     let hash = hash_password(password).await?;
-    sqlx::query("UPDATE users SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL, updated_at = now() WHERE id = $1")
+    // A new auth_version ends every access token issued before.
+    sqlx::query("UPDATE users SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL, updated_at = now(), \
+                 auth_version = auth_version + 1 WHERE id = $1")
         .bind(id)
         .bind(&hash)
         .execute(&mut *tx)

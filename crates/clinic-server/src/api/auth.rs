@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use clinic_domain::sync::{RefreshRequest, ServerUser, SignInRequest, TokenResponse};
 use uuid::Uuid;
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ClientAddress};
 use crate::auth::{self, Caller, UserRow};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
+use crate::users::USER_COLUMNS;
 
 /// Sign in: an access token and a refresh token.
 #[utoipa::path(
@@ -20,14 +21,17 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Wrong clinic, user name or password", body = ErrorBody),
-        (status = 403, description = "The account is locked or disabled", body = ErrorBody),
+        (status = 403, description = "The account is locked, or disabled (said only after the right password)", body = ErrorBody),
+        (status = 429, description = "Too many attempts for this account or from this address; see Retry-After", body = ErrorBody),
     ),
     extensions(("x-permission" = json!("public"))),
 )]
 pub async fn sign_in(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<SignInRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
+    state.limits.sign_in(&req.clinic, &req.username, address)?;
     let user = auth::check_credentials(&state, &req.clinic, &req.username, &req.password).await?;
     let mut conn = state.pool.acquire().await?;
     let tokens = auth::issue_tokens(&state, &mut conn, &user, Uuid::now_v7()).await?;
@@ -83,10 +87,9 @@ pub async fn sign_out(
     extensions(("x-permission" = json!("signed_in"))),
 )]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ServerUser>> {
-    let user: UserRow = sqlx::query_as(
-        "SELECT id, clinic_id, username, display_name, role, language, password_hash, disabled, \
-         failed_sign_ins, locked_until FROM users WHERE id = $1 AND clinic_id = $2",
-    )
+    let user: UserRow = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND clinic_id = $2"
+    ))
     .bind(caller.user_id)
     .bind(caller.clinic_id)
     .fetch_optional(&state.pool)

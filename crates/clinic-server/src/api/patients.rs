@@ -241,6 +241,16 @@ async fn record_event<T: serde::Serialize>(
             "cannot be in the future",
         )]));
     }
+    if recorded_at.date_naive() < clinic_domain::clinical::EARLIEST_RECORD_DATE {
+        return Err(ApiError::Validation(vec![clinic_domain::FieldError::new(
+            "recorded_at",
+            "too_early",
+            format!(
+                "cannot be before {}",
+                clinic_domain::clinical::EARLIEST_RECORD_DATE
+            ),
+        )]));
+    }
     let hash: String = Sha256::digest(data.to_string().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -270,7 +280,7 @@ async fn record_event<T: serde::Serialize>(
     }
     let inserted = sqlx::query(
         "INSERT INTO clinical_events (id, clinic_id, patient_id, kind, data, payload_hash, amends_id, recorded_at, recorded_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (clinic_id, id) DO NOTHING",
     )
     .bind(id)
     .bind(caller.clinic_id)
@@ -291,15 +301,18 @@ async fn record_event<T: serde::Serialize>(
     .bind(caller.clinic_id)
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or(ApiError::Conflict("this event id is used by another clinic".into()))?;
+    // Ids are the clinic's own: the row is there, inserted now or before.
+    .ok_or(ApiError::Internal)?;
     if inserted == 0 {
         // The same id again: fine if it is the same event (a retry), refused
         // if the payload differs, so nothing is silently overwritten.
-        let (stored_hash,): (String,) =
-            sqlx::query_as("SELECT payload_hash FROM clinical_events WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let (stored_hash,): (String,) = sqlx::query_as(
+            "SELECT payload_hash FROM clinical_events WHERE id = $1 AND clinic_id = $2",
+        )
+        .bind(id)
+        .bind(caller.clinic_id)
+        .fetch_one(&mut *tx)
+        .await?;
         if stored_hash != hash || row.1 != patient_id || row.2 != kind {
             return Err(ApiError::Conflict(
                 "an event with this id but other content exists".into(),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
 use utoipa::IntoParams;
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, PushJson};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -145,7 +145,7 @@ pub async fn enroll(
 pub async fn push(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<PushRequest>,
+    PushJson(req): PushJson<PushRequest>,
 ) -> ApiResult<Json<PushResponse>> {
     Ok(Json(crate::apply::push(&state, &caller, req).await?))
 }

@@ -1,5 +1,6 @@
 //! The server against a real PostgreSQL on loopback.
 
+mod hardening;
 mod openapi;
 mod support;
 
@@ -203,7 +204,7 @@ async fn expired_token(db: &TestDb) -> String {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    let claims = json!({"sub": user, "clinic": db.clinic_id, "role": "admin", "exp": chrono::Utc::now().timestamp() - 5});
+    let claims = json!({"sub": user, "clinic": db.clinic_id, "role": "admin", "ver": 1, "exp": chrono::Utc::now().timestamp() - 5});
     let body = B64.encode(claims.to_string());
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body.as_bytes());
@@ -744,11 +745,16 @@ async fn a_create_that_fails_in_the_database_is_rejected_alone() {
     let s = TestServer::start(&db).await;
     let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
     let t = s.sign_in("rita").await.access_token;
-    // Valid as a record, but it points at a patient the database does not
-    // have: the foreign key fails inside the push's transaction.
-    let mut dangling = patient(&mrn("KAB", 2), "Orphan");
-    dangling["status"] = json!("merged");
-    dangling["merged_into"] = json!(Uuid::now_v7());
+    // Valid as a record, but the database refuses it (a constraint this
+    // test adds, standing in for any failure the checks before the insert
+    // did not foresee): the insert fails inside the push's transaction.
+    sqlx::query(
+        "ALTER TABLE patients ADD CONSTRAINT test_refuses CHECK (data->>'family_name' <> 'Orphan')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let dangling = patient(&mrn("KAB", 2), "Orphan");
     let batch = json!({"workstation_id": ws, "mutations": [
         mutation(rita, Uuid::now_v7(), "patient", "create", None, patient(&mrn("KAB", 1), "Ivanova")),
         mutation(rita, Uuid::now_v7(), "patient", "create", None, dangling),
