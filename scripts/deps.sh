@@ -17,7 +17,7 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus-x11
   imagemagick fonts-noto-core poppler-utils
-  postgresql postgresql-contrib python3
+  postgresql postgresql-contrib python3 python3-venv
 )
 
 # The oldest Node.js the UI's tools run on (Vite 8 needs 20.19).
@@ -129,12 +129,30 @@ deps_tauri_driver() {
     quietly cargo install tauri-driver --version "=$TAURI_DRIVER_VERSION" --locked --root "$TAURI_DRIVER_ROOT"
 }
 
+# Schemathesis, every package at the version pinned in
+# scripts/schemathesis-requirements.txt, in a virtualenv of its own.
+deps_schemathesis() {
+  local req="$CLINIC_ROOT/scripts/schemathesis-requirements.txt"
+  if [ -x "$SCHEMATHESIS_ROOT/bin/schemathesis" ] && cmp -s "$req" "$SCHEMATHESIS_ROOT/requirements.txt"; then
+    say "deps: schemathesis present"
+    return 0
+  fi
+  say "deps: schemathesis (pinned) into $SCHEMATHESIS_ROOT"
+  rm -rf "$SCHEMATHESIS_ROOT"
+  quietly python3 -m venv "$SCHEMATHESIS_ROOT" ||
+    { echo "deps: python3 -m venv failed (above): apt-get install python3-venv" >&2; return 1; }
+  quietly "$SCHEMATHESIS_ROOT/bin/pip" install --quiet --no-deps -r "$req" ||
+    { echo "deps: installing scripts/schemathesis-requirements.txt failed (above)" >&2; return 1; }
+  cp "$req" "$SCHEMATHESIS_ROOT/requirements.txt"
+}
+
 deps_all() {
   deps_apt
   deps_toolchain
   deps_cargo_lock
   deps_npm
   deps_tauri_driver
+  deps_schemathesis
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -9,6 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clinic-workstation/tar
 export TAURI_DRIVER_VERSION="2.1.0"
 export TAURI_DRIVER_ROOT="$HOME/.cache/clinic-workstation/tools/tauri-driver-$TAURI_DRIVER_VERSION"
 # The pinned tauri-driver goes first, before any other copy in ~/.cargo/bin.
+# Schemathesis (the API document's fuzz check), pinned in
+# scripts/schemathesis-requirements.txt, in a virtualenv of its own.
+export SCHEMATHESIS_ROOT="$HOME/.cache/clinic-workstation/tools/schemathesis-4.32.5"
 for dir in "$HOME/.cargo/bin" "$TAURI_DRIVER_ROOT/bin"; do
   case ":$PATH:" in
     *":$dir:"*) ;;

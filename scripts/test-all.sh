@@ -61,6 +61,8 @@ step clippy cargo clippy --workspace --all-targets -- -D warnings || true
 # The library crates' tests; ts-rs rewrites ui/src/bindings as they run.
 step cargo-test cargo test --workspace || true
 step bindings bash scripts/check-bindings.sh || true
+# Requests generated from /openapi.json against the real server, all checks.
+step schemathesis bash scripts/schemathesis.sh || true
 step ui-check npm --prefix ui run check || true
 step ui-lint npm --prefix ui run lint || true
 step ui-test npm --prefix ui run test || true

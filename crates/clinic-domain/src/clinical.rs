@@ -27,19 +27,19 @@ pub struct Vitals {
     #[serde(default)]
     pub temperature_c: Option<f64>,
     /// Pulse, beats per minute.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::untrusted::optional_integer")]
     pub pulse_bpm: Option<u16>,
     /// Systolic blood pressure, mmHg.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::untrusted::optional_integer")]
     pub systolic_mmhg: Option<u16>,
     /// Diastolic blood pressure, mmHg.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::untrusted::optional_integer")]
     pub diastolic_mmhg: Option<u16>,
     /// Respiratory rate, breaths per minute.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::untrusted::optional_integer")]
     pub respiratory_rate: Option<u16>,
     /// Oxygen saturation, %.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::untrusted::optional_integer")]
     pub spo2_pct: Option<u8>,
     /// Weight, kg.
     #[serde(default)]
@@ -49,36 +49,49 @@ pub struct Vitals {
     pub height_cm: Option<f64>,
 }
 
-fn range<T: PartialOrd + Copy + std::fmt::Display>(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    value: Option<T>,
-    lo: T,
-    hi: T,
-) {
-    if let Some(v) = value
-        && !(lo..=hi).contains(&v)
-    {
-        errors.push(FieldError::new(
-            field,
-            "out_of_range",
-            format!("must be between {lo} and {hi}"),
-        ));
-    }
-}
+/// The physiologically possible range of each measurement, inclusive. The
+/// validation below and the API document's `minimum`/`maximum` both come
+/// from this table, so the two cannot drift.
+pub const VITAL_RANGES: [(&str, f64, f64); 8] = [
+    ("temperature_c", 25.0, 45.0),
+    ("pulse_bpm", 20.0, 300.0),
+    ("systolic_mmhg", 40.0, 300.0),
+    ("diastolic_mmhg", 20.0, 200.0),
+    ("respiratory_rate", 4.0, 80.0),
+    ("spo2_pct", 50.0, 100.0),
+    ("weight_kg", 0.3, 400.0),
+    ("height_cm", 20.0, 260.0),
+];
 
 impl Vitals {
+    /// Each measurement by its field name, in [`VITAL_RANGES`] order.
+    fn measurements(&self) -> [(&'static str, Option<f64>); 8] {
+        [
+            ("temperature_c", self.temperature_c),
+            ("pulse_bpm", self.pulse_bpm.map(f64::from)),
+            ("systolic_mmhg", self.systolic_mmhg.map(f64::from)),
+            ("diastolic_mmhg", self.diastolic_mmhg.map(f64::from)),
+            ("respiratory_rate", self.respiratory_rate.map(f64::from)),
+            ("spo2_pct", self.spo2_pct.map(f64::from)),
+            ("weight_kg", self.weight_kg),
+            ("height_cm", self.height_cm),
+        ]
+    }
+
     /// Checks every measurement against physiologically possible ranges.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
-        range(&mut e, "temperature_c", self.temperature_c, 25.0, 45.0);
-        range(&mut e, "pulse_bpm", self.pulse_bpm, 20, 300);
-        range(&mut e, "systolic_mmhg", self.systolic_mmhg, 40, 300);
-        range(&mut e, "diastolic_mmhg", self.diastolic_mmhg, 20, 200);
-        range(&mut e, "respiratory_rate", self.respiratory_rate, 4, 80);
-        range(&mut e, "spo2_pct", self.spo2_pct, 50, 100);
-        range(&mut e, "weight_kg", self.weight_kg, 0.3, 400.0);
-        range(&mut e, "height_cm", self.height_cm, 20.0, 260.0);
+        for ((field, value), (_, lo, hi)) in self.measurements().into_iter().zip(VITAL_RANGES) {
+            if let Some(v) = value
+                && !(lo..=hi).contains(&v)
+            {
+                e.push(FieldError::new(
+                    field,
+                    "out_of_range",
+                    format!("must be between {lo} and {hi}"),
+                ));
+            }
+        }
         if let (Some(s), Some(d)) = (self.systolic_mmhg, self.diastolic_mmhg)
             && d >= s
         {
@@ -88,14 +101,7 @@ impl Vitals {
                 "must be below the systolic pressure",
             ));
         }
-        let any = self.temperature_c.is_some()
-            || self.pulse_bpm.is_some()
-            || self.systolic_mmhg.is_some()
-            || self.diastolic_mmhg.is_some()
-            || self.respiratory_rate.is_some()
-            || self.spo2_pct.is_some()
-            || self.weight_kg.is_some()
-            || self.height_cm.is_some();
+        let any = self.measurements().iter().any(|(_, v)| v.is_some());
         if !any {
             e.push(FieldError::new(
                 "vitals",

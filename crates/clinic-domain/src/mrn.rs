@@ -12,6 +12,10 @@ use std::fmt;
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 fn code_point(c: char) -> Option<u32> {
+    // Only ASCII: `as u8` would wrap a character like 'Ł' (U+0141) onto 'A'.
+    if !c.is_ascii() {
+        return None;
+    }
     let c = c.to_ascii_uppercase() as u8;
     ALPHABET.iter().position(|a| *a == c).map(|p| p as u32)
 }
@@ -30,6 +34,12 @@ fn check_char(payload: &str) -> Option<char> {
     let check = (n - sum % n) % n;
     Some(ALPHABET[check as usize] as char)
 }
+
+/// What [`MrnPrefix::parse`] accepts, as the API document's pattern: a
+/// Crockford base-32 letter, two more base-32 characters, any case, with
+/// white space around.
+pub const PREFIX_PATTERN: &str =
+    r"^\s*[A-HJKMNP-TV-Za-hjkmnp-tv-z][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{2}\s*$";
 
 /// A workstation's three-character MRN prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

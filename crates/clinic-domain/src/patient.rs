@@ -60,6 +60,10 @@ impl Sex {
     }
 }
 
+/// The oldest estimated age accepted, in years (also the API document's
+/// `maximum` for `estimated_age`).
+pub const MAX_ESTIMATED_AGE: u16 = 125;
+
 /// What reception types into the registration or edit form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -79,7 +83,7 @@ pub struct PatientInput {
     #[serde(default)]
     pub birth_date: Option<String>,
     /// Estimated age in whole years, when the date of birth is not known.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::untrusted::optional_integer")]
     pub estimated_age: Option<u16>,
     /// Phone numbers, most useful first.
     #[serde(default)]
@@ -268,7 +272,7 @@ impl PatientInput {
             },
             (None, Some(age)) => {
                 let year = today.year() - i32::from(age);
-                if age > 125 || year < MIN_BIRTH_YEAR {
+                if age > MAX_ESTIMATED_AGE || year < MIN_BIRTH_YEAR {
                     c.fail(
                         "estimated_age",
                         "out_of_range",

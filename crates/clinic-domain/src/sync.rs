@@ -186,6 +186,7 @@ pub struct PushMutation {
     /// The client mutation id, made on the workstation; the idempotency key.
     pub mutation_id: Uuid,
     /// The outbox sequence number on the workstation (for ordering and logs).
+    #[serde(deserialize_with = "crate::untrusted::integer")]
     pub client_seq: i64,
     /// What kind of record it changes (`patient`, `department`, ...).
     pub entity: String,
@@ -194,7 +195,7 @@ pub struct PushMutation {
     /// `create`, `update`, `merge`, ...
     pub op: String,
     /// The version the change was made on, for updates.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::untrusted::optional_integer")]
     pub base_version: Option<i64>,
     /// The change itself; its shape depends on `entity` and `op`.
     pub payload: Value,

@@ -131,6 +131,39 @@ pub fn json_text_has_nul(text: &[u8]) -> bool {
     false
 }
 
+/// An integer as JSON Schema counts one: `190` or `190.0` (a number whose
+/// fraction is zero), so a client that writes integers as floats is not
+/// refused for a value the document allows.
+pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::Deserialize;
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(D::Error::custom(
+            "expected a whole number in the 64-bit range",
+        )),
+    }
+}
+
+/// [`integer`] into a narrower type (`u16`, `u8`, `i64`...), or `null`;
+/// a whole number outside the type's range is refused.
+pub fn optional_integer<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    #[derive(serde::Deserialize)]
+    struct Whole(#[serde(deserialize_with = "integer")] i64);
+    let v: Option<Whole> = serde::Deserialize::deserialize(d)?;
+    v.map(|w| T::try_from(w.0).map_err(|_| D::Error::custom("the whole number is out of range")))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +236,26 @@ mod tests {
             message(r#"{"sex":"male","height":1,"name":"x","is_admin":true}"#),
             "unknown field `is_admin` at line 1 column 46"
         );
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        #[derive(Deserialize)]
+        struct Seq {
+            #[serde(deserialize_with = "integer")]
+            a: i64,
+            #[serde(default, deserialize_with = "optional_integer")]
+            b: Option<i64>,
+            #[serde(default, deserialize_with = "optional_integer")]
+            c: Option<u16>,
+        }
+        let s: Seq = serde_json::from_str(r#"{"a": 190.0, "b": 7, "c": 40.0}"#).unwrap();
+        assert_eq!((s.a, s.b, s.c), (190, Some(7), Some(40)));
+        assert!(serde_json::from_str::<Seq>(r#"{"a": 1, "c": 70000}"#).is_err());
+        let s: Seq = serde_json::from_str(r#"{"a": -3, "b": null}"#).unwrap();
+        assert_eq!((s.a, s.b), (-3, None));
+        assert!(serde_json::from_str::<Seq>(r#"{"a": 1.5}"#).is_err());
+        assert!(serde_json::from_str::<Seq>(r#"{"a": 1e300}"#).is_err());
     }
 
     #[test]

@@ -8,8 +8,26 @@ use uuid::Uuid;
 use crate::error::FieldError;
 use crate::role::{Permission, Role};
 
+/// The longest display name (and workstation name), in characters.
+pub const DISPLAY_NAME_MAX: usize = 100;
+/// A display name as the API document states it: printable characters
+/// (no control characters), not only white space.
+pub const DISPLAY_NAME_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// Whether `name` is a valid display name: [`DISPLAY_NAME_PATTERN`] and at
+/// most [`DISPLAY_NAME_MAX`] characters once trimmed.
+pub fn is_display_name(name: &str) -> bool {
+    let name = name.trim();
+    !name.is_empty()
+        && name.chars().count() <= DISPLAY_NAME_MAX
+        && !name.chars().any(char::is_control)
+}
+
 /// Shortest accepted password.
 pub const MIN_PASSWORD_CHARS: usize = 10;
+/// The longest password accepted (Argon2 takes any length; this bounds the work).
+pub const MAX_PASSWORD_CHARS: usize = 256;
 /// Failed sign-ins in a row that lock an account.
 pub const MAX_FAILED_SIGN_INS: i64 = 5;
 /// How long a locked account stays locked.
@@ -125,11 +143,7 @@ impl NewUser {
                 "3 to 32 letters, digits, '.', '_' or '-'",
             ));
         }
-        let display = self.display_name.trim();
-        if display.is_empty()
-            || display.chars().count() > 100
-            || display.chars().any(char::is_control)
-        {
+        if !is_display_name(&self.display_name) {
             errors.push(FieldError::new(
                 "display_name",
                 "required",
@@ -167,7 +181,7 @@ pub fn check_password(password: &str, username: &str) -> Result<(), FieldError> 
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return weak("too_short", "must be at least 10 characters");
     }
-    if password.chars().count() > 256 {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
         return weak("too_long", "must be at most 256 characters");
     }
     let lower = password.to_lowercase();

@@ -77,6 +77,10 @@ pub(crate) fn add_shared_responses(mut api: OpenApi) -> OpenApi {
             }
             if needs_token {
                 shared.push(("401", "No valid access token"));
+                shared.push((
+                    "429",
+                    "Too many requests of this user (or pushes of this workstation) at once; see Retry-After",
+                ));
             }
             shared.push(("500", "Internal error"));
             shared.push(("503", "The database is unavailable; try again"));
@@ -103,4 +107,94 @@ fn error_response(description: &str) -> RefOr<Response> {
         )
         .build()
         .into()
+}
+
+/// A string with no NUL character, which the server refuses everywhere
+/// (PostgreSQL cannot store it).
+const NO_NUL: &str = r"^[^\x00]*$";
+
+/// Writes into the document the rules the server enforces that the types
+/// alone do not say, from the same constants the validation uses: the
+/// vitals' ranges, the password's length, the display name and MRN prefix
+/// patterns, and no NUL in any other text.
+pub(crate) fn add_rules(doc: &mut serde_json::Value) {
+    use clinic_domain::clinical::VITAL_RANGES;
+    use clinic_domain::user::{
+        DISPLAY_NAME_MAX, DISPLAY_NAME_PATTERN, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    };
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["PatientInput"]["properties"]["estimated_age"]["maximum"] =
+        serde_json::json!(clinic_domain::patient::MAX_ESTIMATED_AGE);
+    // The vitals schema, and its copy inlined into the event input.
+    for (schema, field, lo, hi) in VITAL_RANGES.iter().flat_map(|(f, lo, hi)| {
+        [
+            ("Vitals", *f, *lo, *hi),
+            ("EventInput_Vitals", *f, *lo, *hi),
+        ]
+    }) {
+        let vitals = if schema == "Vitals" {
+            &mut schemas["Vitals"]
+        } else {
+            &mut schemas[schema]["properties"]["data"]
+        };
+        if vitals.get("properties").is_none() {
+            continue; // a $ref to Vitals, patched above
+        }
+        let p = &mut vitals["properties"][field];
+        // Whole-number measurements keep integer bounds.
+        let integer = p["type"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "integer"))
+            || p["type"] == "integer";
+        if integer {
+            p["minimum"] = serde_json::json!(lo as i64);
+            p["maximum"] = serde_json::json!(hi as i64);
+        } else {
+            p["minimum"] = serde_json::json!(lo);
+            p["maximum"] = serde_json::json!(hi);
+        }
+    }
+    for schema in ["NewUser", "PasswordReset"] {
+        let p = &mut schemas[schema]["properties"]["password"];
+        p["minLength"] = serde_json::json!(MIN_PASSWORD_CHARS);
+        p["maxLength"] = serde_json::json!(MAX_PASSWORD_CHARS);
+    }
+    for (schema, field) in [
+        ("NewUser", "display_name"),
+        ("UserChange", "display_name"),
+        ("EnrollRequest", "name"),
+    ] {
+        let p = &mut schemas[schema]["properties"][field];
+        p["pattern"] = serde_json::json!(DISPLAY_NAME_PATTERN);
+        // Trimmed before it is counted: surrounding spaces come on top.
+        p["maxLength"] = serde_json::json!(DISPLAY_NAME_MAX);
+    }
+    schemas["EnrollRequest"]["properties"]["mrn_prefix"]["pattern"] =
+        serde_json::json!(clinic_domain::mrn::PREFIX_PATTERN);
+    forbid_nul(doc);
+}
+
+/// Every string schema without a pattern, format or enum of its own gets
+/// [`NO_NUL`]: bodies, parameters and responses alike.
+fn forbid_nul(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let is_string = map.get("type").is_some_and(|t| {
+                t == "string"
+                    || t.as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == "string"))
+            });
+            let open = !["pattern", "format", "enum", "const"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+            if is_string && open {
+                map.insert("pattern".into(), serde_json::json!(NO_NUL));
+            }
+            for child in map.values_mut() {
+                forbid_nul(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(forbid_nul),
+        _ => {}
+    }
 }

@@ -153,8 +153,7 @@ pub async fn update_user(
         .map(str::trim)
         .unwrap_or(&before.display_name)
         .to_owned();
-    if display.is_empty() || display.chars().count() > 100 || display.chars().any(char::is_control)
-    {
+    if !clinic_domain::user::is_display_name(&display) {
         return Err(ApiError::Validation(vec![clinic_domain::FieldError::new(
             "display_name",
             "required",

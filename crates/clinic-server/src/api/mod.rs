@@ -60,10 +60,10 @@ pub fn router(state: AppState) -> Router {
     let body_timeout = std::time::Duration::from_secs(state.config.request_timeout_seconds);
     let (routes, api) = documented(state.config.max_push_bytes).split_for_parts();
     // Serialised once: the document is fixed for the life of the process.
-    let document = Bytes::from(
-        serde_json::to_vec(&crate::openapi::add_shared_responses(api))
-            .expect("the OpenAPI document serialises"),
-    );
+    let mut doc = serde_json::to_value(crate::openapi::add_shared_responses(api))
+        .expect("the OpenAPI document serialises");
+    crate::openapi::add_rules(&mut doc);
+    let document = Bytes::from(doc.to_string());
     routes
         .route(
             "/openapi.json",

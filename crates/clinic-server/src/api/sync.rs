@@ -47,7 +47,7 @@ pub async fn enroll(
         ));
     }
     let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if !clinic_domain::user::is_display_name(name) {
         return Err(ApiError::BadRequest(
             "name must be 1 to 100 printable characters".into(),
         ));
@@ -157,6 +157,7 @@ pub async fn push(
 pub struct PullQuery {
     /// The last sequence number the workstation has applied.
     #[serde(default)]
+    #[param(minimum = 0)]
     after: i64,
     /// Page size; clamped to the largest page the server sends.
     #[serde(default = "default_limit")]

@@ -334,3 +334,68 @@ async fn patient_records_match_their_schema() {
         serde_json::from_value::<ServerPatient>(record.clone()).expect("a ServerPatient");
     }
 }
+
+/// The rules the server enforces are in the document, from the constants
+/// the validation uses, and the server holds to them at the bounds.
+#[tokio::test]
+async fn the_document_states_the_ranges_and_lengths_the_server_enforces() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "nina", Role::Nurse).await;
+    let s = TestServer::start(&db).await;
+    let doc = document(&s).await;
+    let vitals = &doc["components"]["schemas"]["Vitals"]["properties"];
+    for (field, lo, hi) in clinic_domain::clinical::VITAL_RANGES {
+        assert_eq!(vitals[field]["minimum"].as_f64(), Some(lo), "{field}");
+        assert_eq!(vitals[field]["maximum"].as_f64(), Some(hi), "{field}");
+    }
+    for schema in ["NewUser", "PasswordReset"] {
+        let p = &doc["components"]["schemas"][schema]["properties"]["password"];
+        assert_eq!(
+            p["minLength"],
+            clinic_domain::user::MIN_PASSWORD_CHARS,
+            "{schema}"
+        );
+        assert_eq!(
+            p["maxLength"],
+            clinic_domain::user::MAX_PASSWORD_CHARS,
+            "{schema}"
+        );
+    }
+    let after = doc["paths"]["/v1/sync/pull"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "after")
+        .unwrap();
+    assert_eq!(after["schema"]["minimum"], 0);
+
+    // At the bounds: accepted; one past: refused.
+    let nina = s.sign_in("nina").await.access_token;
+    let pid = db_patient(&db).await;
+    let (_, lo, hi) = clinic_domain::clinical::VITAL_RANGES[1];
+    for (pulse, status) in [(lo, 201), (hi, 201), (hi + 1.0, 422), (lo - 1.0, 422)] {
+        let r = s
+            .post(
+                &format!("/v1/patients/{pid}/vitals"),
+                Some(&nina),
+                json!({"id": Uuid::now_v7(), "recorded_at": chrono::Utc::now(), "data": {"pulse_bpm": pulse as i64}}),
+            )
+            .await;
+        assert_eq!(r.0, status, "pulse {pulse}: {}", r.1);
+    }
+}
+
+/// A patient of the test clinic, written straight into the database.
+async fn db_patient(db: &TestDb) -> Uuid {
+    let pid = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO patients (id, clinic_id, mrn, data, version, created_at, created_by, updated_at, updated_by, workstation_id) \
+         VALUES ($1, $2, 'KAB-000001-X', '{}', 1, now(), $1, now(), $1, $1)",
+    )
+    .bind(pid)
+    .bind(db.clinic_id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    pid
+}
