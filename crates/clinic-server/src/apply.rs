@@ -23,7 +23,6 @@ use clinic_domain::sync::{
 use clinic_domain::{Permission, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::Digest;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -139,10 +138,7 @@ async fn apply_batch(
             .fetch_one(&mut *tx)
             .await?;
     if !locked {
-        return Err(ApiError::Busy {
-            retry_after: crate::limits::BUSY_RETRY_SECONDS,
-            what: "a push from this workstation is in progress",
-        });
+        return Err(crate::limits::push_in_progress());
     }
     let ids: Vec<Uuid> = req.mutations.iter().map(|m| m.mutation_id).collect();
     let stored = stored_outcomes(&mut tx, ctx.clinic_id, &ids).await?;
@@ -367,10 +363,7 @@ fn content_hash(m: &PushMutation) -> String {
         m.base_version,
         m.payload
     ]);
-    sha2::Sha256::digest(canonical.to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::auth::sha256_hex(&canonical.to_string())
 }
 
 /// The answer to a mutation id already used for another change.

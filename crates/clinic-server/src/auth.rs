@@ -163,10 +163,18 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// SHA-256 of `text`, in lower-case hex: how the server stores refresh
+/// tokens, clinical events' payloads and pushed mutations' contents.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// SHA-256 of a refresh token, as stored.
 fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(token)
 }
 
 /// A user row as the auth code needs it.

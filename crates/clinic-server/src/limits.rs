@@ -22,7 +22,16 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 
 /// How long a client told to wait by a busy share waits, in seconds.
-pub const BUSY_RETRY_SECONDS: u64 = 1;
+const BUSY_RETRY_SECONDS: u64 = 1;
+
+/// The answer to a push while another push of the same workstation runs,
+/// in this process or (found by the PostgreSQL lock) in another.
+pub fn push_in_progress() -> ApiError {
+    ApiError::Busy {
+        retry_after: BUSY_RETRY_SECONDS,
+        what: "a push from this workstation is in progress",
+    }
+}
 
 /// Above this many tracked keys, keys not in use are forgotten.
 const FORGET_ABOVE: usize = 10_000;
@@ -40,6 +49,13 @@ impl<K: Eq + Hash + Copy> Shares<K> {
             per_key: per_key.max(1),
             keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A place for `key`, held until the returned value is dropped.
+    fn take(&self, key: K, busy: impl FnOnce() -> ApiError) -> ApiResult<Held> {
+        self.try_take(key)
+            .map(|p| Held(Arc::new(p)))
+            .ok_or_else(busy)
     }
 
     fn try_take(&self, key: K) -> Option<OwnedSemaphorePermit> {
@@ -120,24 +136,15 @@ impl Limits {
 
     /// A place among the user's requests in flight, or `429`.
     pub fn user_request(&self, user: Uuid) -> ApiResult<Held> {
-        self.users
-            .try_take(user)
-            .map(|p| Held(Arc::new(p)))
-            .ok_or(ApiError::Busy {
-                retry_after: BUSY_RETRY_SECONDS,
-                what: "this user has too many requests in progress",
-            })
+        self.users.take(user, || ApiError::Busy {
+            retry_after: BUSY_RETRY_SECONDS,
+            what: "this user has too many requests in progress",
+        })
     }
 
     /// The workstation's one push in this process, or `429`.
     pub fn push(&self, workstation: Uuid) -> ApiResult<Held> {
-        self.pushes
-            .try_take(workstation)
-            .map(|p| Held(Arc::new(p)))
-            .ok_or(ApiError::Busy {
-                retry_after: BUSY_RETRY_SECONDS,
-                what: "a push from this workstation is in progress",
-            })
+        self.pushes.take(workstation, push_in_progress)
     }
 
     /// Counts a sign-in attempt for the account and the client address.

@@ -12,7 +12,6 @@ use clinic_domain::patient::PatientInput;
 use clinic_domain::sync::{PatientData, ServerPatient};
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -251,10 +250,7 @@ async fn record_event<T: serde::Serialize>(
             ),
         )]));
     }
-    let hash: String = Sha256::digest(data.to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = crate::auth::sha256_hex(&data.to_string());
     let mut tx = state.pool.begin().await?;
     let patient: Option<(Uuid,)> =
         sqlx::query_as("SELECT id FROM patients WHERE id = $1 AND clinic_id = $2")
