@@ -17,6 +17,7 @@ pub mod clinical;
 pub mod error;
 pub mod import;
 pub mod mrn;
+pub mod national_id;
 pub mod password;
 pub mod patient;
 pub mod phone;

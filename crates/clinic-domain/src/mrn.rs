@@ -119,6 +119,24 @@ impl fmt::Display for Mrn {
     }
 }
 
+/// The digits an MRN's sequence is written with (`PPP-NNNNNN-C` → `NNNNNN`):
+/// a card read aloud or a label cut short often gives only these.
+pub fn sequence_of(mrn: &str) -> Option<&str> {
+    let mut parts = mrn.split('-');
+    let (_, seq, _) = (parts.next()?, parts.next()?, parts.next()?);
+    (seq.len() >= 6 && seq.chars().all(|c| c.is_ascii_digit())).then_some(seq)
+}
+
+/// A typed run of digits as the sequence it may be: left-padded with zeros
+/// to the six digits every number is written with, so `53` and `000053`
+/// are the same sequence. `None` for zero, or more digits than any
+/// workstation hands out.
+pub fn sequence_query(digits: &str) -> Option<String> {
+    let trimmed = digits.trim_start_matches('0');
+    (!trimmed.is_empty() && trimmed.len() <= 12 && trimmed.chars().all(|c| c.is_ascii_digit()))
+        .then(|| format!("{trimmed:0>6}"))
+}
+
 /// `s` upper-cased with hyphens and spaces removed: the form MRNs are
 /// indexed and searched by.
 pub fn compact(s: &str) -> String {
@@ -181,6 +199,17 @@ mod tests {
         // Swap two neighbouring digits.
         let swapped = s.replacen("123", "213", 1);
         assert_eq!(Mrn::parse(&swapped), None);
+    }
+
+    #[test]
+    fn the_sequence_is_found_however_it_is_typed() {
+        let mrn = Mrn::new(&MrnPrefix::parse("K7M").unwrap(), 53);
+        assert_eq!(sequence_of(mrn.as_str()), Some("000053"));
+        assert_eq!(sequence_query("53").as_deref(), Some("000053"));
+        assert_eq!(sequence_query("000053").as_deref(), Some("000053"));
+        assert_eq!(sequence_query("1234567").as_deref(), Some("1234567"));
+        assert_eq!(sequence_query("0000"), None);
+        assert_eq!(sequence_of("not an mrn"), None);
     }
 
     #[test]

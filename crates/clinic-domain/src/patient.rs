@@ -306,7 +306,7 @@ impl PatientInput {
 
         let national_id = c
             .optional("national_id", &self.national_id, 32, Lines::One)
-            .map(|id| id.replace([' ', '-'], "").to_uppercase());
+            .map(|id| crate::national_id::compact(&id));
         if let Some(id) = &national_id
             && !id.chars().all(|ch| ch.is_alphanumeric() || ch == '/')
         {

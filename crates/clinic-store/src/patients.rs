@@ -8,7 +8,7 @@ use clinic_domain::audit::{AuditAction, HistoryEntry, diff_fields};
 use clinic_domain::patient::{
     DuplicateCandidate, DuplicateReason, Patient, PatientFields, PatientStatus, PatientSummary, Sex,
 };
-use clinic_domain::{mrn, phone, text};
+use clinic_domain::{mrn, national_id, phone, text};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -263,7 +263,8 @@ impl PatientRow {
     /// The record's search tokens as the JSON array stored in
     /// `search_keys`, from which the write path derives `search_token` and
     /// the typo vocabulary: `n:` folded name parts, `s:` their Latin
-    /// skeletons, `p:` reversed phone digits. A merged record has none.
+    /// skeletons, `p:` reversed phone digits, `i:` the reversed national ID
+    /// and `m:` the MRN's sequence digits. A merged record has none.
     pub(crate) fn index_keys(&self) -> String {
         if self.status != "active" {
             return "[]".to_owned();
@@ -278,14 +279,33 @@ impl PatientRow {
             &text::name_parts(&self.given_name)[..],
             &middle[..],
         ];
-        keys_of_parts(names, &self.phone_list())
+        keys_of_parts(
+            names,
+            &self.phone_list(),
+            self.national_id.as_deref(),
+            &self.mrn,
+        )
     }
 }
 
-/// [`PatientRow::index_keys`] from the names' [`text::name_parts`] and the
-/// phone list, for an active record.
-fn keys_of_parts(names: [&[(String, Option<String>)]; 3], phones: &[String]) -> String {
-    let mut keys: Vec<String> = Vec::with_capacity(8);
+/// [`PatientRow::index_keys`] from the names' [`text::name_parts`], the
+/// phone list, the national ID and the MRN, for an active record.
+fn keys_of_parts(
+    names: [&[(String, Option<String>)]; 3],
+    phones: &[String],
+    national_id: Option<&str>,
+    mrn: &str,
+) -> String {
+    let mut keys: Vec<String> = Vec::with_capacity(10);
+    if let Some(id) = national_id
+        .map(national_id::reversed)
+        .filter(|id| !id.is_empty())
+    {
+        keys.push(format!("i:{id}"));
+    }
+    if let Some(seq) = mrn::sequence_of(mrn) {
+        keys.push(format!("m:{seq}"));
+    }
     for (t, sk) in names.into_iter().flatten() {
         if let Some(sk) = sk {
             keys.push(format!("s:{sk}"));
@@ -385,7 +405,12 @@ pub(crate) async fn import(
             .unwrap_or_default();
         let name_key = text::name_key_of_parts(&family, &given);
         let mut row = PatientRow::from_owned_fields(w, id, &mrn, fields, &phones, name_key);
-        row.search_keys = keys_of_parts([&family, &given, &middle], &phones);
+        row.search_keys = keys_of_parts(
+            [&family, &given, &middle],
+            &phones,
+            row.national_id.as_deref(),
+            &row.mrn,
+        );
         if item > 0 {
             json.push(b',');
         }

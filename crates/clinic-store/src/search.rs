@@ -1,15 +1,21 @@
-//! The one search box: MRN, phone, birth date or name parts in any order.
+//! The one search box: MRN, phone, national ID, birth date or name parts
+//! in any order, optionally with a birth date.
 //!
-//! Names are found through `search_token`, a `(token, patient_key)` index
-//! whose primary key makes a prefix search one range scan. Each query term
-//! matches a patient when it is a prefix of one of their folded name parts
-//! (`n:`) or of a Latin skeleton of one (`s:`), so `ivan` finds `Иванов`.
-//! The rarest term drives the scan; the others are checked per candidate
-//! against the candidate row's own `search_keys`. When nothing matches, each term
-//! is replaced by vocabulary words within one edit and the search runs again.
+//! Everything is found through `search_token`, a `(token, patient_key)`
+//! index whose primary key makes a prefix search one range scan. Each query
+//! term matches a patient when it is a prefix of one of their folded name
+//! parts (`n:`) or of a Latin skeleton of one (`s:`), so `ivan` finds
+//! `Иванов`. Numbers are keyed reversed, so that an ending is a prefix:
+//! phones (`p:`) and national IDs (`i:`); an MRN's sequence digits (`m:`)
+//! are keyed as written. The rarest name term drives the scan; the others
+//! are checked per candidate against the candidate row's own `search_keys`.
+//! When nothing matches, each term is replaced by vocabulary words within
+//! one edit and the search runs again. A birth date in a name query picks
+//! the few patients born that day, and the names rank them.
 
+use chrono::NaiveDate;
 use clinic_domain::patient::{PatientSummary, parse_date};
-use clinic_domain::{mrn, phone, text};
+use clinic_domain::{mrn, national_id, phone, text};
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::patients::{PatientRow, SELECT_PATIENT};
@@ -22,6 +28,11 @@ pub const MAX_RESULTS: u32 = 100;
 const CANDIDATES_PER_RESULT: usize = 3;
 /// Query terms considered; more words rarely narrow a search further.
 const MAX_TERMS: usize = 4;
+/// Patients born on one day checked against a name and date query: a few
+/// dozen share a birthday in a million, thousands only in bad data.
+const BORN_ON_SAME_DAY: usize = 2_000;
+/// Fewest digits searched as the ending of a phone.
+const MIN_PHONE_DIGITS: usize = 5;
 
 /// The half-open range of index keys that start with `prefix`.
 pub(crate) fn prefix_range(prefix: &str) -> (String, String) {
@@ -93,49 +104,127 @@ impl Store {
             return self.search_mrn(m.as_str()).await;
         }
         if let Some(date) = parse_date(query) {
-            let sql = format!(
-                "{SELECT_PATIENT} WHERE p.birth_date = ? AND p.status = 'active' \
-                 ORDER BY p.family_name, p.given_name LIMIT ?"
-            );
-            let rows: Vec<PatientRow> = sqlx::query_as(&sql)
-                .bind(date.to_string())
-                .bind(limit as i64)
-                .fetch_all(self.pool())
-                .await?;
+            let rows = self.born_on(date, limit).await?;
             return rows.iter().map(PatientRow::to_summary).collect();
         }
-        if looks_like_phone(query) {
-            let (lo, hi) = prefix_range(&format!("p:{}", phone::match_key(query)));
+        if looks_like_number(query) {
+            let rows = self.search_number(query, limit).await?;
+            return rows.iter().map(PatientRow::to_summary).collect();
+        }
+        let compact = mrn::compact(query);
+        if looks_like_code(&compact) {
+            let rows = self.search_code(&compact, limit).await?;
+            if !rows.is_empty() {
+                return rows.iter().map(PatientRow::to_summary).collect();
+            }
+        }
+        let (names, date) = split_birth_date(query);
+        self.search_names(&names, date, limit).await
+    }
+
+    /// Active patients born on `date`, by name.
+    async fn born_on(&self, date: NaiveDate, limit: usize) -> Result<Vec<PatientRow>> {
+        let sql = format!(
+            "{SELECT_PATIENT} WHERE p.birth_date = ? AND p.status = 'active' \
+             ORDER BY p.family_name, p.given_name LIMIT ?"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(date.to_string())
+            .bind(limit as i64)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Keys of the patients with an index token in `[lo, hi)`, at most `limit`.
+    async fn keys_in_range(&self, (lo, hi): (String, String), limit: usize) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT patient_key FROM search_token WHERE token >= ? AND token < ? LIMIT ?",
+        )
+        .bind(lo)
+        .bind(hi)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Rows for `groups` of keys, best group first, each patient once;
+    /// within a group as its [`Order`] says.
+    async fn rows_in_groups(
+        &self,
+        groups: Vec<(Vec<i64>, Order)>,
+        limit: usize,
+    ) -> Result<Vec<PatientRow>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (keys, order) in groups {
+            let keys: Vec<i64> = keys.into_iter().filter(|k| seen.insert(*k)).collect();
+            let mut rows = self.summaries_by_key(&keys).await?;
+            match order {
+                Order::ByName => rows.sort_by_cached_key(sort_key),
+                Order::ByMrn => rows.sort_by(|a, b| a.mrn_compact.cmp(&b.mrn_compact)),
+            }
+            out.extend(rows);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// A run of digits: the sequence of an MRN (`000053`), a national ID by
+    /// its whole or its ending, a phone by its ending; in that order.
+    async fn search_number(&self, query: &str, limit: usize) -> Result<Vec<PatientRow>> {
+        let digits = phone::digits(query);
+        let mut groups = Vec::with_capacity(3);
+        if let Some(seq) = mrn::sequence_query(&digits) {
+            groups.push((
+                self.keys_in_range(exact_range(&format!("m:{seq}")), limit)
+                    .await?,
+                Order::ByName,
+            ));
+        }
+        let reversed: String = digits.chars().rev().collect();
+        groups.push((
+            self.keys_in_range(prefix_range(&format!("i:{reversed}")), limit)
+                .await?,
+            Order::ByName,
+        ));
+        if digits.len() >= MIN_PHONE_DIGITS {
+            let key = phone::match_key(query);
+            groups.push((
+                self.keys_in_range(prefix_range(&format!("p:{key}")), limit)
+                    .await?,
+                Order::ByName,
+            ));
+        }
+        self.rows_in_groups(groups, limit).await
+    }
+
+    /// Letters and digits without spaces: the start of an MRN (`K7M-0001`),
+    /// or a national ID with letters in it (a passport), by its ending.
+    async fn search_code(&self, compact: &str, limit: usize) -> Result<Vec<PatientRow>> {
+        let mut groups = Vec::with_capacity(2);
+        if looks_like_mrn_prefix(compact) {
+            let (lo, hi) = prefix_range(compact);
             let keys: Vec<i64> = sqlx::query_scalar(
-                "SELECT patient_key FROM search_token WHERE token >= ? AND token < ? LIMIT ?",
+                "SELECT key FROM patients WHERE mrn_compact >= ? AND mrn_compact < ? \
+                 AND status = 'active' ORDER BY mrn_compact LIMIT ?",
             )
             .bind(lo)
             .bind(hi)
             .bind(limit as i64)
             .fetch_all(self.pool())
             .await?;
-            let mut rows = self.summaries_by_key(&keys).await?;
-            rows.sort_by(|a, b| a.family_name.cmp(&b.family_name));
-            return rows.iter().map(PatientRow::to_summary).collect();
+            groups.push((keys, Order::ByMrn));
         }
-        let compact = mrn::compact(query);
-        if looks_like_mrn_prefix(&compact) {
-            let (lo, hi) = prefix_range(&compact);
-            let sql = format!(
-                "{SELECT_PATIENT} WHERE p.mrn_compact >= ? AND p.mrn_compact < ? AND p.status = 'active' \
-                 ORDER BY p.mrn_compact LIMIT ?"
-            );
-            let rows: Vec<PatientRow> = sqlx::query_as(&sql)
-                .bind(lo)
-                .bind(hi)
-                .bind(limit as i64)
-                .fetch_all(self.pool())
-                .await?;
-            if !rows.is_empty() {
-                return rows.iter().map(PatientRow::to_summary).collect();
-            }
-        }
-        self.search_names(query, limit).await
+        let reversed = national_id::reversed(compact);
+        groups.push((
+            self.keys_in_range(prefix_range(&format!("i:{reversed}")), limit)
+                .await?,
+            Order::ByName,
+        ));
+        self.rows_in_groups(groups, limit).await
     }
 
     /// An exact MRN; a merged record's MRN leads to the record it was merged into.
@@ -159,7 +248,14 @@ impl Store {
         row.iter().map(PatientRow::to_summary).collect()
     }
 
-    async fn search_names(&self, query: &str, limit: usize) -> Result<Vec<PatientSummary>> {
+    /// Name parts in any order, narrowed to one birth date when the query
+    /// had one (`smith 1970-01-01`).
+    async fn search_names(
+        &self,
+        query: &str,
+        born: Option<NaiveDate>,
+        limit: usize,
+    ) -> Result<Vec<PatientSummary>> {
         let mut words: Vec<String> = text::folded_tokens(query);
         // Longer words are more selective; keep the most telling ones.
         words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
@@ -167,6 +263,35 @@ impl Store {
         if words.is_empty() {
             return Ok(Vec::new());
         }
+        let rows = match born {
+            // A birth date is more selective than any name: a few dozen
+            // patients share one even among millions, so check them all.
+            Some(date) => self
+                .born_on(date, BORN_ON_SAME_DAY)
+                .await?
+                .into_iter()
+                .filter(|r| name_scores(r, &words).iter().all(|s| *s > 0))
+                .collect(),
+            None => {
+                let keys = self.name_candidates(&words, limit).await?;
+                self.summaries_by_key(&keys).await?
+            }
+        };
+        let mut scored: Vec<(i32, String, PatientRow)> = rows
+            .into_iter()
+            .map(|r| (name_scores(&r, &words).iter().sum(), sort_key(&r), r))
+            .collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        scored
+            .into_iter()
+            .take(limit)
+            .map(|(_, _, r)| r.to_summary())
+            .collect()
+    }
+
+    /// Keys of patients whose names match every word: whole words first,
+    /// then prefixes when too few, then one-edit spellings when none.
+    async fn name_candidates(&self, words: &[String], limit: usize) -> Result<Vec<i64>> {
         let want = (limit * CANDIDATES_PER_RESULT) as i64;
         // Whole-word matches rank first, and are the cheapest to find: look
         // for them first and fall back to prefixes only when too few.
@@ -185,17 +310,7 @@ impl Store {
                 keys = self.candidates(&typo_terms, want).await?;
             }
         }
-        let rows = self.summaries_by_key(&keys).await?;
-        let mut scored: Vec<(i32, String, PatientRow)> = rows
-            .into_iter()
-            .map(|r| (score(&r, &words), sort_key(&r), r))
-            .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        scored
-            .into_iter()
-            .take(limit)
-            .map(|(_, _, r)| r.to_summary())
-            .collect()
+        Ok(keys)
     }
 
     /// Keys of the patients matching every term, driven by the rarest one.
@@ -303,42 +418,78 @@ impl Store {
     }
 }
 
-/// Ranks a candidate: per query word, an exact name part scores 5, a Latin
-/// skeleton match 4, a prefix 3, a skeleton prefix 2, a whole part within
-/// one edit 1, and anything else (a typo in a prefix) 0.
-fn score(row: &PatientRow, words: &[String]) -> i32 {
-    let parts: Vec<String> = [
-        Some(&row.family_name),
-        Some(&row.given_name),
-        row.middle_name.as_ref(),
+/// How well each query word matches a candidate, 0 for not at all. Per
+/// word, the best of: an exact name part 5, a Latin skeleton match 4, a
+/// prefix 3, a skeleton prefix 2, a whole part within one edit 1; times
+/// three, plus 2 when that part is in the family name and 1 in the given
+/// name, so that `Иванов` ranks the Ивановы above the Ивановичи.
+fn name_scores(row: &PatientRow, words: &[String]) -> Vec<i32> {
+    let parts: Vec<(String, Option<String>, i32)> = [
+        (Some(&row.family_name), 2),
+        (Some(&row.given_name), 1),
+        (row.middle_name.as_ref(), 0),
     ]
     .into_iter()
-    .flatten()
-    .flat_map(|n| text::folded_tokens(n))
+    .filter_map(|(name, weight)| name.map(|n| (n, weight)))
+    .flat_map(|(n, weight)| {
+        text::folded_tokens(n).into_iter().map(move |p| {
+            let sk = text::skeleton(&p);
+            (p, sk, weight)
+        })
+    })
     .collect();
-    let skeletons: Vec<String> = parts.iter().filter_map(|p| text::skeleton(p)).collect();
     words
         .iter()
         .map(|w| {
             let wsk = text::skeleton(w);
-            if parts.iter().any(|p| p == w) {
-                5
-            } else if wsk.as_ref().is_some_and(|s| skeletons.contains(s)) {
-                4
-            } else if parts.iter().any(|p| p.starts_with(w.as_str())) {
-                3
-            } else if wsk
-                .as_ref()
-                .is_some_and(|s| skeletons.iter().any(|k| k.starts_with(s.as_str())))
-            {
-                2
-            } else if parts.iter().any(|p| text::within_one_edit(p, w)) {
-                1
-            } else {
-                0
-            }
+            parts
+                .iter()
+                .map(|(p, psk, weight)| {
+                    let skeleton_is = |f: &dyn Fn(&str, &str) -> bool| {
+                        matches!((psk, &wsk), (Some(a), Some(b)) if f(a, b))
+                    };
+                    let base = if p == w {
+                        5
+                    } else if skeleton_is(&|a, b| a == b) {
+                        4
+                    } else if p.starts_with(w.as_str()) {
+                        3
+                    } else if skeleton_is(&|a, b| a.starts_with(b)) {
+                        2
+                    } else if text::within_one_edit(p, w) {
+                        1
+                    } else {
+                        0
+                    };
+                    if base == 0 { 0 } else { base * 3 + weight }
+                })
+                .max()
+                .unwrap_or(0)
         })
-        .sum()
+        .collect()
+}
+
+/// Splits a birth date written as one word (`1970-01-01`, `01.01.1970`)
+/// out of a name query: the rest of the query, and the date if any.
+fn split_birth_date(query: &str) -> (String, Option<NaiveDate>) {
+    let mut date = None;
+    let mut rest = Vec::new();
+    for word in query.split_whitespace() {
+        match parse_date(word) {
+            Some(d) if date.is_none() => date = Some(d),
+            _ => rest.push(word),
+        }
+    }
+    (rest.join(" "), date)
+}
+
+/// How the rows of one group of results are ordered.
+#[derive(Clone, Copy)]
+enum Order {
+    /// By family and given name.
+    ByName,
+    /// By MRN, so that numbers being typed come in sequence.
+    ByMrn,
 }
 
 /// Orders equally good matches by name.
@@ -346,11 +497,24 @@ fn sort_key(row: &PatientRow) -> String {
     text::fold(&format!("{} {}", row.family_name, row.given_name))
 }
 
-/// Digits with phone punctuation, at least five digits, no letters.
-fn looks_like_phone(q: &str) -> bool {
-    let digits = q.chars().filter(char::is_ascii_digit).count();
-    // Every all-digit string of that length passes `validate` too.
-    digits >= 5 && phone::validate(q).is_ok()
+/// Digits with phone punctuation (spaces, dashes, brackets, a leading
+/// `+`), at least [`national_id::MIN_SEARCH_CHARS`] digits, no letters: a
+/// phone, a national ID or an MRN's sequence.
+fn looks_like_number(q: &str) -> bool {
+    let body = q.strip_prefix('+').unwrap_or(q);
+    let digits = body.chars().filter(char::is_ascii_digit).count();
+    digits >= national_id::MIN_SEARCH_CHARS
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.' | '/'))
+}
+
+/// Letters and digits, at least four, with a digit: an MRN being typed or
+/// a national ID with letters.
+fn looks_like_code(compact: &str) -> bool {
+    compact.chars().count() >= national_id::MIN_SEARCH_CHARS
+        && compact.chars().all(char::is_alphanumeric)
+        && compact.chars().any(|c| c.is_ascii_digit())
 }
 
 /// A letter followed by MRN characters and at least one digit: `K7M-0001`.

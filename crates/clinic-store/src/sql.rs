@@ -163,8 +163,8 @@ pub(crate) enum Indexed<'a> {
     Id(&'a str),
 }
 
-/// Derives `search_token` and the typo vocabulary (name tokens, `n:` and
-/// `s:`; thousands of them, few distinct) from patients' `search_keys`.
+/// Derives `search_token` and the typo vocabulary (name tokens only, `n:`
+/// and `s:`; thousands of them, few distinct) from patients' `search_keys`.
 /// A bulk load inserts tokens in key order, so the B-tree inserts walk the
 /// index instead of jumping around it.
 pub(crate) async fn index_patients(tx: &mut SqliteConnection, which: Indexed<'_>) -> Result<()> {
@@ -179,7 +179,7 @@ pub(crate) async fn index_patients(tx: &mut SqliteConnection, which: Indexed<'_>
     let vocab = format!(
         "INSERT OR IGNORE INTO search_vocab (token) \
          SELECT DISTINCT j.value FROM patients p, json_each(p.search_keys) j \
-         WHERE {condition} AND j.value NOT GLOB 'p:*'"
+         WHERE {condition} AND j.value GLOB '[ns]:*'"
     );
     for sql in [tokens, vocab] {
         let query = sqlx::query(&sql);

@@ -154,9 +154,11 @@ async fn an_older_database_is_upgraded_with_its_search_index() {
         ] {
             sqlx::query(
                 "INSERT INTO patients (id, mrn, mrn_compact, family_name, given_name, sex, birth_date, \
-                 status, merged_into, name_key, created_at, created_by, updated_at, updated_by, workstation_id) \
+                 status, merged_into, name_key, created_at, created_by, updated_at, updated_by, workstation_id, \
+                 national_id) \
                  VALUES (?, ?, replace(?, '-', ''), 'Иванов', 'Пётр', 'male', '1980-03-21', ?, ?, 'ivanov petr', \
-                 '2026-01-01T00:00:00.000000Z', 'x', '2026-01-01T00:00:00.000000Z', 'x', '0190f0c0-0000-7000-8000-0000000000ff')",
+                 '2026-01-01T00:00:00.000000Z', 'x', '2026-01-01T00:00:00.000000Z', 'x', '0190f0c0-0000-7000-8000-0000000000ff', \
+                 'AB1100700123456')",
             )
             .bind(id)
             .bind(mrn)
@@ -183,6 +185,22 @@ async fn an_older_database_is_upgraded_with_its_search_index() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].mrn, "K7M-000001-4");
     assert_eq!(store.search("79123456789", 10).await.unwrap().len(), 1);
+    // Keys added by a later release (migration 0006) for records already
+    // there: the national ID, whole or by its ending, and the MRN's sequence.
+    for q in [
+        "ab 1100700123456",
+        "1-1007-00123-45-6",
+        "3456",
+        "000001",
+        "K7M-0000",
+    ] {
+        let hits = store.search(q, 10).await.unwrap();
+        assert_eq!(
+            hits.iter().map(|p| p.mrn.as_str()).collect::<Vec<_>>(),
+            ["K7M-000001-4"],
+            "{q}"
+        );
+    }
     let mut raw = raw_connection(&path).await;
     let keys: Vec<(i64, String)> =
         sqlx::query_as("SELECT key, search_keys FROM patients ORDER BY key")
@@ -191,6 +209,16 @@ async fn an_older_database_is_upgraded_with_its_search_index() {
             .unwrap();
     assert_eq!(keys[0].0, 1);
     assert!(keys[0].1.contains("n:иванов"), "{keys:?}");
+    let stored: Vec<String> = serde_json::from_str(&keys[0].1).unwrap();
+    assert!(
+        stored.contains(&"i:6543210070011BA".to_owned()),
+        "{stored:?}"
+    );
+    assert!(stored.contains(&"m:000001".to_owned()), "{stored:?}");
+    assert!(
+        stored.is_sorted(),
+        "kept sorted, as the write path writes it: {stored:?}"
+    );
     assert_eq!(keys[1].1, "[]", "a merged record has no tokens");
 
     // An edit re-indexes: the old name is no longer found, the new one is.

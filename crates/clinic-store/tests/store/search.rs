@@ -27,6 +27,7 @@ async fn seeded() -> TestDb {
         let mut f = fields(family, given, birth);
         f.middle_name = middle.map(str::to_owned);
         f.phones = vec![phone.to_owned()];
+        f.national_id = national_id_of(family).map(str::to_owned);
         batch.push(Mutation::PatientCreate {
             id: Uuid::now_v7(),
             fields: f,
@@ -45,6 +46,17 @@ async fn seeded() -> TestDb {
         .await
         .unwrap();
     db
+}
+
+/// The seeded people's national IDs, as validation stores them: a Thai
+/// citizen ID, a Russian SNILS, a passport with letters.
+fn national_id_of(family: &str) -> Option<&'static str> {
+    match family {
+        "ใจดี" => Some("1100700123456"),
+        "Иванов" => Some("11223344595"),
+        "Müller" => Some("C01X00T47"),
+        _ => None,
+    }
 }
 
 async fn names(db: &TestDb, q: &str) -> Vec<String> {
@@ -176,4 +188,147 @@ async fn hostile_queries_are_plain_text() {
         db.store.search(q, 20).await.unwrap();
     }
     assert!(db.store.patient_count().await.unwrap() > 300);
+}
+
+#[tokio::test]
+async fn national_ids_are_found_whole_or_by_their_ending_in_any_format() {
+    let db = seeded().await;
+    for q in [
+        "1100700123456",
+        "1 1007 00123 45 6",
+        "1-1007-00123-45-6",
+        "23456",
+        "3456",
+    ] {
+        assert_eq!(
+            names(&db, q).await.first().map(String::as_str),
+            Some("ใจดี สมชาย"),
+            "{q}"
+        );
+    }
+    for q in ["112-233-445 95", "11223344595", "445 95"] {
+        assert_eq!(
+            names(&db, q).await.first().map(String::as_str),
+            Some("Иванов Пётр"),
+            "{q}"
+        );
+    }
+    for q in ["C01X00T47", "c01x00t47", "00T47"] {
+        assert_eq!(names(&db, q).await, ["Müller José"], "{q}");
+    }
+    // The middle of a number is not its ending.
+    assert!(
+        !names(&db, "0070012")
+            .await
+            .contains(&"ใจดี สมชาย".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_birth_date_narrows_a_name() {
+    let db = seeded().await;
+    let mut f = fields("Smith", "John", "1970-01-01");
+    f.phones = vec![];
+    let other = fields("Smith", "John", "1985-05-05");
+    db.store
+        .commit_batch(
+            &actor(Role::Reception),
+            vec![
+                Mutation::PatientCreate {
+                    id: Uuid::now_v7(),
+                    fields: f,
+                },
+                Mutation::PatientCreate {
+                    id: Uuid::now_v7(),
+                    fields: other,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    for q in [
+        "smith 1970-01-01",
+        "01.01.1970 smith",
+        "John Smith 01/01/1970",
+        "smth 1970-01-01",
+    ] {
+        let found = db.store.search(q, 20).await.unwrap();
+        let who: Vec<_> = found
+            .iter()
+            .map(|p| format!("{} {} {}", p.family_name, p.given_name, p.birth_date))
+            .collect();
+        assert_eq!(who, ["Smith John 1970-01-01"], "{q}");
+    }
+    assert!(
+        names(&db, "ivanov 1970-01-01").await.is_empty(),
+        "another birth date"
+    );
+    assert_eq!(names(&db, "ivan 21.03.1980").await, ["Иванов Пётр"]);
+}
+
+#[tokio::test]
+async fn a_family_name_ranks_above_a_patronymic() {
+    let db = TestDb::new().await;
+    let mut batch = Vec::new();
+    for (family, given, middle) in [
+        ("Петров", "Иван", Some("Иванович")),
+        // Sorts first by name: only the ranking puts it after the Ивановы.
+        ("Абрамова", "Мария", Some("Ивановна")),
+        ("Иванов", "Олег", None),
+        ("Иванова", "Анна", Some("Петровна")),
+        ("Ивановский", "Борис", None),
+        ("Алексеев", "Иван", None),
+    ] {
+        let mut f = fields(family, given, "1980-01-01");
+        f.middle_name = middle.map(str::to_owned);
+        batch.push(Mutation::PatientCreate {
+            id: Uuid::now_v7(),
+            fields: f,
+        });
+    }
+    db.store
+        .commit_batch(&actor(Role::Reception), batch)
+        .await
+        .unwrap();
+    let found = names(&db, "Иванов").await;
+    assert_eq!(
+        found[0], "Иванов Олег",
+        "the exact family name first: {found:?}"
+    );
+    let families: Vec<&str> = found.iter().map(|n| n.split(' ').next().unwrap()).collect();
+    let last_family = families
+        .iter()
+        .rposition(|f| f.starts_with("Иванов"))
+        .unwrap();
+    let first_other = families
+        .iter()
+        .position(|f| !f.starts_with("Иванов"))
+        .unwrap();
+    assert!(
+        last_family < first_other,
+        "family names before patronymics: {found:?}"
+    );
+    // A prefix of a family name beats the same prefix of a patronymic.
+    let prefix = names(&db, "Ивано").await;
+    let families: Vec<&str> = prefix
+        .iter()
+        .map(|n| n.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(families.len(), 5, "{prefix:?}");
+    assert!(
+        families[..3].iter().all(|f| f.starts_with("Иванов")),
+        "family names before patronymics: {prefix:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_mrn_is_found_by_its_sequence_digits() {
+    let db = seeded().await;
+    let p = db.store.search("Müller", 1).await.unwrap().remove(0);
+    // `K7M-000005-X`: the six digits, or the last four as a label cut short.
+    let seq = p.mrn.split('-').nth(1).unwrap().to_owned();
+    for q in [seq.clone(), seq[2..].to_owned()] {
+        let found = db.store.search(&q, 20).await.unwrap();
+        assert_eq!(found.first().map(|f| f.id), Some(p.id), "{q}: {found:?}");
+    }
 }
