@@ -44,57 +44,123 @@ fn exact_range(token: &str) -> (String, String) {
     (token.to_owned(), format!("{token}\u{1}"))
 }
 
-/// One query term: the key ranges any of which it may match, best first.
+/// One index key a term may match: a whole token, or every token it starts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    token: String,
+    prefix: bool,
+}
+
+impl Key {
+    /// The half-open range of `search_token` keys it matches.
+    fn range(&self) -> (String, String) {
+        if self.prefix {
+            prefix_range(&self.token)
+        } else {
+            exact_range(&self.token)
+        }
+    }
+}
+
+/// One query term: the keys any of which it may match, best first.
 #[derive(Debug, Clone)]
 struct Term {
     folded: String,
-    ranges: Vec<(String, String)>,
+    keys: Vec<Key>,
 }
 
 impl Term {
+    /// The name parts and skeletons `folded` is the start of.
     fn prefix(folded: &str) -> Term {
-        let mut ranges = vec![prefix_range(&format!("n:{folded}"))];
-        if let Some(sk) = text::skeleton(folded) {
-            ranges.push(prefix_range(&format!("s:{sk}")));
-        }
-        Term {
-            folded: folded.to_owned(),
-            ranges,
-        }
+        Term::of(folded, true)
     }
 
     /// The same word matched only whole (exactly, or by whole skeleton).
     fn exact(folded: &str) -> Term {
-        let mut ranges = vec![exact_range(&format!("n:{folded}"))];
+        Term::of(folded, false)
+    }
+
+    fn of(folded: &str, prefix: bool) -> Term {
+        let mut keys = vec![Key {
+            token: format!("n:{folded}"),
+            prefix,
+        }];
         if let Some(sk) = text::skeleton(folded) {
-            ranges.push(exact_range(&format!("s:{sk}")));
+            keys.push(Key {
+                token: format!("s:{sk}"),
+                prefix,
+            });
         }
         Term {
             folded: folded.to_owned(),
-            ranges,
+            keys,
         }
+    }
+
+    /// Whether every key is a whole token: checkable by point lookups.
+    fn is_exact(&self) -> bool {
+        self.keys.iter().all(|k| !k.prefix)
     }
 }
 
-/// Pushes `(token >= ? AND token < ?) OR …` for a term's ranges.
+/// Pushes `(token >= ? AND token < ?) OR …` for a term's keys.
 fn push_ranges(qb: &mut QueryBuilder<'_, Sqlite>, column: &str, term: &Term) {
     qb.push("(");
-    for (i, (lo, hi)) in term.ranges.iter().enumerate() {
+    for (i, key) in term.keys.iter().enumerate() {
+        let (lo, hi) = key.range();
         if i > 0 {
             qb.push(" OR ");
         }
         qb.push(format_args!("({column} >= "));
-        qb.push_bind(lo.clone());
+        qb.push_bind(lo);
         qb.push(format_args!(" AND {column} < "));
-        qb.push_bind(hi.clone());
+        qb.push_bind(hi);
         qb.push(")");
     }
     qb.push(")");
 }
 
+/// Pushes `?, ?, …` for a term's (whole) tokens.
+fn push_tokens(qb: &mut QueryBuilder<'_, Sqlite>, term: &Term) {
+    let mut list = qb.separated(", ");
+    for key in &term.keys {
+        list.push_bind(key.token.clone());
+    }
+}
+
+/// How name candidates are found: the index the store keeps, or the
+/// alternatives `search_bench` measures it against in the same run.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameIndex {
+    /// `search_token`: the rarest term's range scan drives; the other terms
+    /// are point lookups in the same index when whole words, else checked
+    /// against the candidate row's `search_keys`.
+    #[default]
+    Tokens,
+    /// `search_token` driving, every other term checked against the row's
+    /// `search_keys` (the index before point lookups).
+    TokensRowCheck,
+    /// SQLite's FTS5 over the same keys (built by
+    /// [`Store::build_fts5_name_index`]): posting lists intersected,
+    /// prefix indexes for short prefixes.
+    Fts5,
+}
+
 impl Store {
     /// Searches active patients; best matches first, at most `limit`.
     pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<PatientSummary>> {
+        self.search_with(NameIndex::default(), query, limit).await
+    }
+
+    /// [`Store::search`] with name candidates found through `index`.
+    #[doc(hidden)]
+    pub async fn search_with(
+        &self,
+        index: NameIndex,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<PatientSummary>> {
         let limit = limit.clamp(1, MAX_RESULTS) as usize;
         let query = query.trim();
         if query.is_empty() || query.chars().count() > 200 {
@@ -119,7 +185,7 @@ impl Store {
             }
         }
         let (names, date) = split_birth_date(query);
-        self.search_names(&names, date, limit).await
+        self.search_names(index, &names, date, limit).await
     }
 
     /// Active patients born on `date`, by name.
@@ -252,6 +318,7 @@ impl Store {
     /// had one (`smith 1970-01-01`).
     async fn search_names(
         &self,
+        index: NameIndex,
         query: &str,
         born: Option<NaiveDate>,
         limit: usize,
@@ -273,7 +340,7 @@ impl Store {
                 .filter(|r| name_scores(r, &words).iter().all(|s| *s > 0))
                 .collect(),
             None => {
-                let keys = self.name_candidates(&words, limit).await?;
+                let keys = self.name_candidates(index, &words, limit).await?;
                 self.summaries_by_key(&keys).await?
             }
         };
@@ -291,15 +358,20 @@ impl Store {
 
     /// Keys of patients whose names match every word: whole words first,
     /// then prefixes when too few, then one-edit spellings when none.
-    async fn name_candidates(&self, words: &[String], limit: usize) -> Result<Vec<i64>> {
+    async fn name_candidates(
+        &self,
+        index: NameIndex,
+        words: &[String],
+        limit: usize,
+    ) -> Result<Vec<i64>> {
         let want = (limit * CANDIDATES_PER_RESULT) as i64;
         // Whole-word matches rank first, and are the cheapest to find: look
         // for them first and fall back to prefixes only when too few.
         let exact: Vec<Term> = words.iter().map(|w| Term::exact(w)).collect();
-        let mut keys = self.candidates(&exact, want).await?;
+        let mut keys = self.candidates(index, &exact, want).await?;
         if (keys.len() as i64) < want {
             let terms: Vec<Term> = words.iter().map(|w| Term::prefix(w)).collect();
-            for key in self.candidates(&terms, want).await? {
+            for key in self.candidates(index, &terms, want).await? {
                 if !keys.contains(&key) {
                     keys.push(key);
                 }
@@ -307,14 +379,17 @@ impl Store {
             if keys.is_empty()
                 && let Some(typo_terms) = self.typo_terms(&terms).await?
             {
-                keys = self.candidates(&typo_terms, want).await?;
+                keys = self.candidates(index, &typo_terms, want).await?;
             }
         }
         Ok(keys)
     }
 
-    /// Keys of the patients matching every term, driven by the rarest one.
-    async fn candidates(&self, terms: &[Term], want: i64) -> Result<Vec<i64>> {
+    /// Keys of the patients matching every term, at most `want`.
+    async fn candidates(&self, index: NameIndex, terms: &[Term], want: i64) -> Result<Vec<i64>> {
+        if index == NameIndex::Fts5 {
+            return self.fts5_candidates(terms, want).await;
+        }
         let mut counted = Vec::with_capacity(terms.len());
         for t in terms {
             counted.push((self.capped_count(t).await?, t));
@@ -322,23 +397,85 @@ impl Store {
         if counted.iter().any(|(n, _)| *n == 0) {
             return Ok(Vec::new());
         }
+        // The rarest term drives the scan.
         counted.sort_by_key(|(n, _)| *n);
         let (_, driver) = counted[0];
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(if counted.len() > 1 {
+        let others: Vec<&Term> = counted[1..].iter().map(|(_, t)| *t).collect();
+        let point = |t: &Term| index == NameIndex::Tokens && t.is_exact();
+        let needs_row = others.iter().any(|t| !point(t));
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(if needs_row {
             "SELECT DISTINCT d.patient_key FROM search_token d \
              JOIN patients p ON p.key = d.patient_key WHERE "
         } else {
             "SELECT DISTINCT d.patient_key FROM search_token d WHERE "
         });
         push_ranges(&mut qb, "d.token", driver);
-        for (_, other) in &counted[1..] {
-            qb.push(" AND EXISTS (SELECT 1 FROM json_each(p.search_keys) o WHERE ");
-            push_ranges(&mut qb, "o.value", other);
-            qb.push(")");
+        for other in others {
+            if point(other) {
+                // One primary-key seek per token: no row to read.
+                qb.push(
+                    " AND EXISTS (SELECT 1 FROM search_token o \
+                     WHERE o.patient_key = d.patient_key AND o.token IN (",
+                );
+                push_tokens(&mut qb, other);
+                qb.push("))");
+            } else {
+                qb.push(" AND EXISTS (SELECT 1 FROM json_each(p.search_keys) o WHERE ");
+                push_ranges(&mut qb, "o.value", other);
+                qb.push(")");
+            }
         }
         qb.push(" LIMIT ");
         qb.push_bind(want);
         Ok(qb.build_query_scalar().fetch_all(self.pool()).await?)
+    }
+
+    /// [`Store::candidates`] through FTS5: one `MATCH` of every term.
+    async fn fts5_candidates(&self, terms: &[Term], want: i64) -> Result<Vec<i64>> {
+        let expr = terms
+            .iter()
+            .map(|t| {
+                let any: Vec<String> = t
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        // FTS5's ascii tokenizer splits on ':'; the kind
+                        // letter alone keeps n: and s: keys apart.
+                        let token = k.token.replacen(':', "", 1).replace('"', "\"\"");
+                        format!("\"{token}\"{}", if k.prefix { "*" } else { "" })
+                    })
+                    .collect();
+                format!("({})", any.join(" OR "))
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        Ok(sqlx::query_scalar(
+            "SELECT rowid FROM bench_name_fts WHERE bench_name_fts MATCH ? LIMIT ?",
+        )
+        .bind(expr)
+        .bind(want)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Builds the FTS5 table [`NameIndex::Fts5`] searches, from the stored
+    /// keys of active patients; for `search_bench` only (the write path
+    /// does not keep it).
+    #[doc(hidden)]
+    pub async fn build_fts5_name_index(&self) -> Result<()> {
+        for sql in [
+            "DROP TABLE IF EXISTS bench_name_fts",
+            "CREATE VIRTUAL TABLE bench_name_fts USING fts5(keys, content='', \
+             detail='none', tokenize='ascii', prefix='2 3 4 5 6')",
+            "INSERT INTO bench_name_fts (rowid, keys) \
+             SELECT p.key, (SELECT group_concat(replace(j.value, ':', ''), ' ') \
+                            FROM json_each(p.search_keys) j WHERE j.value GLOB '[ns]:*') \
+             FROM patients p WHERE p.status = 'active' ORDER BY p.key",
+            "INSERT INTO bench_name_fts (bench_name_fts) VALUES ('optimize')",
+        ] {
+            sqlx::query(sql).execute(self.pool()).await?;
+        }
+        Ok(())
     }
 
     /// How many index keys a term matches, counting no further than 2,000.
@@ -362,12 +499,12 @@ impl Store {
             if term.folded.chars().count() < 3 {
                 return Ok(None);
             }
-            let mut ranges = Vec::new();
-            let mut keys = vec![format!("n:{}", term.folded)];
+            let mut keys = Vec::new();
+            let mut spellings = vec![format!("n:{}", term.folded)];
             if let Some(sk) = text::skeleton(&term.folded) {
-                keys.push(format!("s:{sk}"));
+                spellings.push(format!("s:{sk}"));
             }
-            for key in keys {
+            for key in spellings {
                 let body: String = key.chars().skip(2).collect();
                 let kind: String = key.chars().take(2).collect();
                 // Skeletons shrink words ("zzzz" → "z"); too short a body
@@ -398,20 +535,23 @@ impl Store {
                         if text::within_one_edit(&w, &body)
                             || (long_enough && text::within_one_edit(&head, &body))
                         {
-                            ranges.push(exact_range(&word));
+                            keys.push(Key {
+                                token: word,
+                                prefix: false,
+                            });
                         }
                     }
                 }
             }
-            if ranges.is_empty() {
+            if keys.is_empty() {
                 return Ok(None);
             }
-            ranges.sort();
-            ranges.dedup();
-            ranges.truncate(64);
+            keys.sort();
+            keys.dedup();
+            keys.truncate(64);
             out.push(Term {
                 folded: term.folded.clone(),
-                ranges,
+                keys,
             });
         }
         Ok(Some(out))

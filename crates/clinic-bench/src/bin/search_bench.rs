@@ -1,4 +1,5 @@
-//! `search_bench`: latency of the one search box over a large store.
+//! `search_bench`: latency of the one search box over a large store, with
+//! the store's name index and its alternatives side by side.
 //!
 //! ```text
 //! cargo run -p clinic-bench --release --bin search_bench -- [--patients N] [--db PATH]
@@ -8,15 +9,21 @@
 //! Builds (or reuses, when it holds exactly N patients) a database of N
 //! patients (default 1,000,000) from `clinic_store::demo::patients(seed)`,
 //! written through the real write path (`Store::commit_batch`, batches of
-//! 5,000 `Mutation::PatientCreate`). Then draws a seeded mix of queries from
-//! the stored rows — name parts, 2–5 character prefixes, two words in either
-//! order, Latin spellings of Cyrillic names, one-typo names, MRNs, phones in
-//! another format, birth dates as dd.mm.yyyy — warms up, and times each
-//! `Store::search(q, 20)`. Prints:
+//! 5,000 `Mutation::PatientCreate`), and an FTS5 table over the same keys.
+//! Then draws a seeded mix of queries from the stored rows — name parts,
+//! 2–5 character prefixes, two words in either order, Latin spellings of
+//! Cyrillic names, one-typo names, MRNs, MRN sequence digits, phones in
+//! another format, birth dates as dd.mm.yyyy, national IDs whole, formatted
+//! or by their last digits, a family name with a birth date — warms up, and
+//! times each `Store::search_with(index, q, 20)` through every
+//! [`NameIndex`] in turns. Prints, per index (the store's own unprefixed,
+//! the others as `patient_search_<index>_…`):
 //!
 //! ```text
 //! bench: patient_search_p50_ms <v> ms
 //! bench: patient_search_p95_ms <v> ms
+//! bench: patient_search_<kind>_p95_ms <v> ms
+//! bench: patient_search_worst_kind_p95_ms <v> ms
 //! ```
 //!
 //! and, on stderr, p50/p95/max per query kind and the slowest queries.
@@ -27,6 +34,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use clinic_domain::text;
+use clinic_store::search::NameIndex;
 use clinic_store::{Actor, Mutation, OpenOptions, Store};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -185,6 +193,7 @@ struct Sample {
     middle_name: Option<String>,
     birth_date: String,
     phones: String,
+    national_id: Option<String>,
 }
 
 impl Sample {
@@ -231,10 +240,13 @@ enum Kind {
     Mrn,
     Phone,
     BirthDate,
+    NationalId,
+    NameAndDate,
+    MrnDigits,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 11] = [
         Kind::NameFull,
         Kind::NamePrefix,
         Kind::TwoWords,
@@ -243,6 +255,9 @@ impl Kind {
         Kind::Mrn,
         Kind::Phone,
         Kind::BirthDate,
+        Kind::NationalId,
+        Kind::NameAndDate,
+        Kind::MrnDigits,
     ];
 
     fn name(self) -> &'static str {
@@ -255,6 +270,9 @@ impl Kind {
             Kind::Mrn => "mrn",
             Kind::Phone => "phone",
             Kind::BirthDate => "birth_date",
+            Kind::NationalId => "national_id",
+            Kind::NameAndDate => "name_and_birth_date",
+            Kind::MrnDigits => "mrn_digits",
         }
     }
 }
@@ -373,13 +391,47 @@ fn make_query(rng: &mut StdRng, kind: Kind, samples: &[Sample]) -> String {
                 break reformat_phone(rng, &p);
             }
         },
-        Kind::BirthDate => {
+        Kind::BirthDate => dotted_date(&pick(rng, false).birth_date),
+        // The whole number as printed on a Thai card, bare, or its last
+        // four to six digits.
+        Kind::NationalId => loop {
+            let Some(id) = pick(rng, false).national_id else {
+                continue;
+            };
+            break match rng.gen_range(0..3) {
+                0 if id.len() == 13 => format!(
+                    "{}-{}-{}-{}-{}",
+                    &id[..1],
+                    &id[1..5],
+                    &id[5..10],
+                    &id[10..12],
+                    &id[12..]
+                ),
+                1 => id.clone(),
+                _ => id[id.len() - rng.gen_range(4..=6)..].to_owned(),
+            };
+        },
+        Kind::NameAndDate => {
             let s = pick(rng, false);
-            let (y, rest) = s.birth_date.split_at(4);
-            let (m, d) = (&rest[1..3], &rest[4..6]);
-            format!("{d}.{m}.{y}")
+            let date = if rng.gen_bool(0.5) {
+                s.birth_date.clone()
+            } else {
+                dotted_date(&s.birth_date)
+            };
+            format!("{} {date}", s.family_name)
+        }
+        Kind::MrnDigits => {
+            let s = pick(rng, false);
+            s.mrn.split('-').nth(1).unwrap_or_default().to_owned()
         }
     }
+}
+
+/// `yyyy-mm-dd` as `dd.mm.yyyy`, the way Russian desks write dates.
+fn dotted_date(iso: &str) -> String {
+    let (y, rest) = iso.split_at(4);
+    let (m, d) = (&rest[1..3], &rest[4..6]);
+    format!("{d}.{m}.{y}")
 }
 
 /// Seeded sample rows, read through a separate read-only connection.
@@ -395,7 +447,8 @@ async fn draw_samples(
     while out.len() < n {
         let rowid = rng.gen_range(1..=max);
         let row: Option<Sample> = sqlx::query_as(
-            "SELECT mrn, family_name, given_name, middle_name, birth_date, phones FROM patients WHERE rowid = ?",
+            "SELECT mrn, family_name, given_name, middle_name, birth_date, phones, national_id \
+             FROM patients WHERE rowid = ?",
         )
         .bind(rowid)
         .fetch_optional(pool)
@@ -456,59 +509,149 @@ async fn run(o: Options) -> Result<(), String> {
     let mut queries = mix(o.queries);
     queries.shuffle(&mut rng);
 
-    for (_, q) in &warmup {
-        store.search(q, LIMIT).await.map_err(|e| e.to_string())?;
-    }
-    let mut timings: Vec<(f64, Kind, &str, usize)> = Vec::with_capacity(queries.len());
-    let mut empty = 0;
-    for (kind, q) in &queries {
+    if !fts5_built(&path).await? {
         let t = Instant::now();
-        let found = store.search(q, LIMIT).await.map_err(|e| e.to_string())?;
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        if found.is_empty() {
-            empty += 1;
+        store
+            .build_fts5_name_index()
+            .await
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "built the FTS5 name index in {:.0} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+
+    // Every query through every index, in turns (each starts first as often
+    // as the others), so that the machine's load falls on all alike.
+    for (_, q) in &warmup {
+        for index in INDEXES {
+            store
+                .search_with(index, q, LIMIT)
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        timings.push((ms, *kind, q.as_str(), found.len()));
+    }
+    let mut timings: Vec<Vec<Timing>> = vec![Vec::with_capacity(queries.len()); INDEXES.len()];
+    for (n, (kind, q)) in queries.iter().enumerate() {
+        for turn in 0..INDEXES.len() {
+            let which = (n + turn) % INDEXES.len();
+            let t = Instant::now();
+            let found = store
+                .search_with(INDEXES[which], q, LIMIT)
+                .await
+                .map_err(|e| e.to_string())?;
+            timings[which].push(Timing {
+                ms: t.elapsed().as_secs_f64() * 1000.0,
+                kind: *kind,
+                query: q.clone(),
+                found: found.len(),
+            });
+        }
     }
     store.close().await;
-
-    let mut all: Vec<f64> = timings.iter().map(|t| t.0).collect();
-    all.sort_by(f64::total_cmp);
-    let mut by_kind: BTreeMap<Kind, Vec<(f64, usize)>> = BTreeMap::new();
-    for (ms, kind, _, n) in &timings {
-        by_kind.entry(*kind).or_default().push((*ms, *n));
-    }
     eprintln!(
-        "{} queries over {} patients ({}), {empty} found nothing",
-        timings.len(),
+        "{} queries over {} patients ({}), each through {} indexes",
+        queries.len(),
         o.patients,
-        path.display()
+        path.display(),
+        INDEXES.len()
     );
+    for (index, t) in INDEXES.iter().zip(&timings) {
+        report(index_name(*index), t);
+    }
+    Ok(())
+}
+
+/// The indexes compared, the store's own first.
+const INDEXES: [NameIndex; 3] = [
+    NameIndex::Tokens,
+    NameIndex::TokensRowCheck,
+    NameIndex::Fts5,
+];
+
+fn index_name(index: NameIndex) -> &'static str {
+    match index {
+        NameIndex::Tokens => "tokens",
+        NameIndex::TokensRowCheck => "tokens_row_check",
+        NameIndex::Fts5 => "fts5",
+    }
+}
+
+/// Whether the bench database already has its FTS5 table.
+async fn fts5_built(path: &Path) -> Result<bool, String> {
+    let reader = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(SqliteConnectOptions::new().filename(path).read_only(true))
+        .await
+        .map_err(|e| e.to_string())?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'bench_name_fts'")
+            .fetch_one(&reader)
+            .await
+            .map_err(|e| e.to_string())?;
+    reader.close().await;
+    Ok(n > 0)
+}
+
+/// One timed search.
+#[derive(Clone)]
+struct Timing {
+    ms: f64,
+    kind: Kind,
+    query: String,
+    found: usize,
+}
+
+/// Prints one index's percentiles: overall and per kind as `bench:` lines
+/// (the store's own index unprefixed), the slowest queries on stderr.
+fn report(index: &str, timings: &[Timing]) {
+    let name = |metric: &str| {
+        if index == "tokens" {
+            format!("patient_search_{metric}")
+        } else {
+            format!("patient_search_{index}_{metric}")
+        }
+    };
+    let mut all: Vec<f64> = timings.iter().map(|t| t.ms).collect();
+    all.sort_by(f64::total_cmp);
+    let mut by_kind: BTreeMap<Kind, Vec<&Timing>> = BTreeMap::new();
+    for t in timings {
+        by_kind.entry(t.kind).or_default().push(t);
+    }
+    eprintln!("index {index}:");
+    let mut worst = 0.0_f64;
     for (kind, v) in &by_kind {
-        let mut ms: Vec<f64> = v.iter().map(|x| x.0).collect();
+        let mut ms: Vec<f64> = v.iter().map(|x| x.ms).collect();
         ms.sort_by(f64::total_cmp);
-        let misses = v.iter().filter(|x| x.1 == 0).count();
+        let misses = v.iter().filter(|x| x.found == 0).count();
+        let p95 = percentile(&ms, 95.0);
+        worst = worst.max(p95);
         eprintln!(
-            "kind {:<18} n={:<4} p50 {:>7.2} ms  p95 {:>7.2} ms  max {:>7.2} ms  empty {misses}",
+            "  kind {:<20} n={:<4} p50 {:>7.2} ms  p95 {:>7.2} ms  max {:>7.2} ms  empty {misses}",
             kind.name(),
             ms.len(),
             percentile(&ms, 50.0),
-            percentile(&ms, 95.0),
+            p95,
             ms.last().copied().unwrap_or(f64::NAN),
         );
+        println!(
+            "bench: {} {p95:.2} ms",
+            name(&format!("{}_p95_ms", kind.name()))
+        );
     }
-    timings.sort_by(|a, b| b.0.total_cmp(&a.0));
-    eprintln!("slowest queries:");
-    for (ms, kind, q, n) in timings.iter().take(15) {
-        eprintln!("  {ms:>8.2} ms  {:<18} {n:>3} results  {q:?}", kind.name());
+    let mut slowest: Vec<&Timing> = timings.iter().collect();
+    slowest.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    eprintln!("  slowest queries:");
+    for t in slowest.iter().take(8) {
+        eprintln!(
+            "    {:>8.2} ms  {:<20} {:>3} results  {:?}",
+            t.ms,
+            t.kind.name(),
+            t.found,
+            t.query
+        );
     }
-    println!(
-        "bench: patient_search_p50_ms {:.2} ms",
-        percentile(&all, 50.0)
-    );
-    println!(
-        "bench: patient_search_p95_ms {:.2} ms",
-        percentile(&all, 95.0)
-    );
-    Ok(())
+    println!("bench: {} {:.2} ms", name("p50_ms"), percentile(&all, 50.0));
+    println!("bench: {} {:.2} ms", name("p95_ms"), percentile(&all, 95.0));
+    println!("bench: {} {worst:.2} ms", name("worst_kind_p95_ms"));
 }
