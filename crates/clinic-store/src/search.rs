@@ -1,22 +1,24 @@
 //! The one search box: MRN, phone, national ID, birth date or name parts
 //! in any order, optionally with a birth date.
 //!
-//! Everything is found through `search_token`, a `(token, patient_key)`
-//! index whose primary key makes a prefix search one range scan. Each query
-//! term matches a patient when it is a prefix of one of their folded name
-//! parts (`n:`) or of a Latin skeleton of one (`s:`), so `ivan` finds
-//! `Иванов`. Numbers are keyed reversed, so that an ending is a prefix:
-//! phones (`p:`) and national IDs (`i:`); an MRN's sequence digits (`m:`)
-//! are keyed as written. The rarest name term drives the scan; the others
-//! are checked per candidate against the candidate row's own `search_keys`.
-//! When nothing matches, each term is replaced by vocabulary words within
+//! Names are found through `patient_name_fts`, an FTS5 index of each
+//! patient's folded name parts (`n:`) and their Latin skeletons (`s:`):
+//! each query word matches a patient when it starts one of their name parts
+//! or its skeleton, so `ivan` finds `Иванов`, and one `MATCH` intersects
+//! the words' posting lists. Whole-word matches are looked for first; when
+//! nothing matches, each word is replaced by the vocabulary's words within
 //! one edit and the search runs again. A birth date in a name query picks
 //! the few patients born that day, and the names rank them.
+//!
+//! Numbers are found through `search_token`, a `(token, patient_key)`
+//! B-tree, keyed reversed so that an ending is a prefix and a prefix one
+//! range scan: phones (`p:`) and national IDs (`i:`); an MRN's sequence
+//! digits (`m:`) are keyed as written. Both indexes are derived from the
+//! row's `search_keys` by the write path (`sql::index_patients`).
 
 use chrono::NaiveDate;
 use clinic_domain::patient::{PatientSummary, parse_date};
 use clinic_domain::{mrn, national_id, phone, text};
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::patients::{PatientRow, SELECT_PATIENT};
 use crate::{Result, Store};
@@ -96,71 +98,11 @@ impl Term {
             keys,
         }
     }
-
-    /// Whether every key is a whole token: checkable by point lookups.
-    fn is_exact(&self) -> bool {
-        self.keys.iter().all(|k| !k.prefix)
-    }
-}
-
-/// Pushes `(token >= ? AND token < ?) OR …` for a term's keys.
-fn push_ranges(qb: &mut QueryBuilder<'_, Sqlite>, column: &str, term: &Term) {
-    qb.push("(");
-    for (i, key) in term.keys.iter().enumerate() {
-        let (lo, hi) = key.range();
-        if i > 0 {
-            qb.push(" OR ");
-        }
-        qb.push(format_args!("({column} >= "));
-        qb.push_bind(lo);
-        qb.push(format_args!(" AND {column} < "));
-        qb.push_bind(hi);
-        qb.push(")");
-    }
-    qb.push(")");
-}
-
-/// Pushes `?, ?, …` for a term's (whole) tokens.
-fn push_tokens(qb: &mut QueryBuilder<'_, Sqlite>, term: &Term) {
-    let mut list = qb.separated(", ");
-    for key in &term.keys {
-        list.push_bind(key.token.clone());
-    }
-}
-
-/// How name candidates are found: the index the store keeps, or the
-/// alternatives `search_bench` measures it against in the same run.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NameIndex {
-    /// `search_token`: the rarest term's range scan drives; the other terms
-    /// are point lookups in the same index when whole words, else checked
-    /// against the candidate row's `search_keys`.
-    #[default]
-    Tokens,
-    /// `search_token` driving, every other term checked against the row's
-    /// `search_keys` (the index before point lookups).
-    TokensRowCheck,
-    /// SQLite's FTS5 over the same keys (built by
-    /// [`Store::build_fts5_name_index`]): posting lists intersected,
-    /// prefix indexes for short prefixes.
-    Fts5,
 }
 
 impl Store {
     /// Searches active patients; best matches first, at most `limit`.
     pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<PatientSummary>> {
-        self.search_with(NameIndex::default(), query, limit).await
-    }
-
-    /// [`Store::search`] with name candidates found through `index`.
-    #[doc(hidden)]
-    pub async fn search_with(
-        &self,
-        index: NameIndex,
-        query: &str,
-        limit: u32,
-    ) -> Result<Vec<PatientSummary>> {
         let limit = limit.clamp(1, MAX_RESULTS) as usize;
         let query = query.trim();
         if query.is_empty() || query.chars().count() > 200 {
@@ -185,7 +127,7 @@ impl Store {
             }
         }
         let (names, date) = split_birth_date(query);
-        self.search_names(index, &names, date, limit).await
+        self.search_names(&names, date, limit).await
     }
 
     /// Active patients born on `date`, by name.
@@ -318,7 +260,6 @@ impl Store {
     /// had one (`smith 1970-01-01`).
     async fn search_names(
         &self,
-        index: NameIndex,
         query: &str,
         born: Option<NaiveDate>,
         limit: usize,
@@ -340,7 +281,7 @@ impl Store {
                 .filter(|r| name_scores(r, &words).iter().all(|s| *s > 0))
                 .collect(),
             None => {
-                let keys = self.name_candidates(index, &words, limit).await?;
+                let keys = self.name_candidates(&words, limit).await?;
                 self.summaries_by_key(&keys).await?
             }
         };
@@ -358,20 +299,15 @@ impl Store {
 
     /// Keys of patients whose names match every word: whole words first,
     /// then prefixes when too few, then one-edit spellings when none.
-    async fn name_candidates(
-        &self,
-        index: NameIndex,
-        words: &[String],
-        limit: usize,
-    ) -> Result<Vec<i64>> {
+    async fn name_candidates(&self, words: &[String], limit: usize) -> Result<Vec<i64>> {
         let want = (limit * CANDIDATES_PER_RESULT) as i64;
         // Whole-word matches rank first, and are the cheapest to find: look
         // for them first and fall back to prefixes only when too few.
         let exact: Vec<Term> = words.iter().map(|w| Term::exact(w)).collect();
-        let mut keys = self.candidates(index, &exact, want).await?;
+        let mut keys = self.candidates(&exact, want).await?;
         if (keys.len() as i64) < want {
             let terms: Vec<Term> = words.iter().map(|w| Term::prefix(w)).collect();
-            for key in self.candidates(index, &terms, want).await? {
+            for key in self.candidates(&terms, want).await? {
                 if !keys.contains(&key) {
                     keys.push(key);
                 }
@@ -379,59 +315,15 @@ impl Store {
             if keys.is_empty()
                 && let Some(typo_terms) = self.typo_terms(&terms).await?
             {
-                keys = self.candidates(index, &typo_terms, want).await?;
+                keys = self.candidates(&typo_terms, want).await?;
             }
         }
         Ok(keys)
     }
 
-    /// Keys of the patients matching every term, at most `want`.
-    async fn candidates(&self, index: NameIndex, terms: &[Term], want: i64) -> Result<Vec<i64>> {
-        if index == NameIndex::Fts5 {
-            return self.fts5_candidates(terms, want).await;
-        }
-        let mut counted = Vec::with_capacity(terms.len());
-        for t in terms {
-            counted.push((self.capped_count(t).await?, t));
-        }
-        if counted.iter().any(|(n, _)| *n == 0) {
-            return Ok(Vec::new());
-        }
-        // The rarest term drives the scan.
-        counted.sort_by_key(|(n, _)| *n);
-        let (_, driver) = counted[0];
-        let others: Vec<&Term> = counted[1..].iter().map(|(_, t)| *t).collect();
-        let point = |t: &Term| index == NameIndex::Tokens && t.is_exact();
-        let needs_row = others.iter().any(|t| !point(t));
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(if needs_row {
-            "SELECT DISTINCT d.patient_key FROM search_token d \
-             JOIN patients p ON p.key = d.patient_key WHERE "
-        } else {
-            "SELECT DISTINCT d.patient_key FROM search_token d WHERE "
-        });
-        push_ranges(&mut qb, "d.token", driver);
-        for other in others {
-            if point(other) {
-                // One primary-key seek per token: no row to read.
-                qb.push(
-                    " AND EXISTS (SELECT 1 FROM search_token o \
-                     WHERE o.patient_key = d.patient_key AND o.token IN (",
-                );
-                push_tokens(&mut qb, other);
-                qb.push("))");
-            } else {
-                qb.push(" AND EXISTS (SELECT 1 FROM json_each(p.search_keys) o WHERE ");
-                push_ranges(&mut qb, "o.value", other);
-                qb.push(")");
-            }
-        }
-        qb.push(" LIMIT ");
-        qb.push_bind(want);
-        Ok(qb.build_query_scalar().fetch_all(self.pool()).await?)
-    }
-
-    /// [`Store::candidates`] through FTS5: one `MATCH` of every term.
-    async fn fts5_candidates(&self, terms: &[Term], want: i64) -> Result<Vec<i64>> {
+    /// Keys of the patients matching every term, at most `want`: one FTS5
+    /// `MATCH`, whose AND intersects the terms' posting lists.
+    async fn candidates(&self, terms: &[Term], want: i64) -> Result<Vec<i64>> {
         let expr = terms
             .iter()
             .map(|t| {
@@ -439,8 +331,8 @@ impl Store {
                     .keys
                     .iter()
                     .map(|k| {
-                        // FTS5's ascii tokenizer splits on ':'; the kind
-                        // letter alone keeps n: and s: keys apart.
+                        // Written without the colon, as indexed (sql.rs);
+                        // quoted, so no query word is FTS5 syntax.
                         let token = k.token.replacen(':', "", 1).replace('"', "\"\"");
                         format!("\"{token}\"{}", if k.prefix { "*" } else { "" })
                     })
@@ -450,7 +342,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(" AND ");
         Ok(sqlx::query_scalar(
-            "SELECT rowid FROM bench_name_fts WHERE bench_name_fts MATCH ? LIMIT ?",
+            "SELECT rowid FROM patient_name_fts WHERE patient_name_fts MATCH ? LIMIT ?",
         )
         .bind(expr)
         .bind(want)
@@ -458,33 +350,23 @@ impl Store {
         .await?)
     }
 
-    /// Builds the FTS5 table [`NameIndex::Fts5`] searches, from the stored
-    /// keys of active patients; for `search_bench` only (the write path
-    /// does not keep it).
-    #[doc(hidden)]
-    pub async fn build_fts5_name_index(&self) -> Result<()> {
-        for sql in [
-            "DROP TABLE IF EXISTS bench_name_fts",
-            "CREATE VIRTUAL TABLE bench_name_fts USING fts5(keys, content='', \
-             detail='none', tokenize='ascii', prefix='2 3 4 5 6')",
-            "INSERT INTO bench_name_fts (rowid, keys) \
-             SELECT p.key, (SELECT group_concat(replace(j.value, ':', ''), ' ') \
-                            FROM json_each(p.search_keys) j WHERE j.value GLOB '[ns]:*') \
-             FROM patients p WHERE p.status = 'active' ORDER BY p.key",
-            "INSERT INTO bench_name_fts (bench_name_fts) VALUES ('optimize')",
-        ] {
-            sqlx::query(sql).execute(self.pool()).await?;
+    /// Whether any patient's name (as the vocabulary knows it) matches
+    /// one of the term's keys.
+    async fn in_vocabulary(&self, term: &Term) -> Result<bool> {
+        for key in &term.keys {
+            let (lo, hi) = key.range();
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM search_vocab WHERE token >= ? AND token < ? LIMIT 1",
+            )
+            .bind(lo)
+            .bind(hi)
+            .fetch_optional(self.pool())
+            .await?;
+            if found.is_some() {
+                return Ok(true);
+            }
         }
-        Ok(())
-    }
-
-    /// How many index keys a term matches, counting no further than 2,000.
-    async fn capped_count(&self, term: &Term) -> Result<i64> {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM search_token WHERE ");
-        push_ranges(&mut qb, "token", term);
-        qb.push(" LIMIT 2000)");
-        Ok(qb.build_query_scalar().fetch_one(self.pool()).await?)
+        Ok(false)
     }
 
     /// Replaces each term that matches nothing by the vocabulary words
@@ -492,7 +374,7 @@ impl Store {
     async fn typo_terms(&self, terms: &[Term]) -> Result<Option<Vec<Term>>> {
         let mut out = Vec::with_capacity(terms.len());
         for term in terms {
-            if self.capped_count(term).await? > 0 {
+            if self.in_vocabulary(term).await? {
                 out.push(term.clone());
                 continue;
             }

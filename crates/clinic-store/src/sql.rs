@@ -163,25 +163,37 @@ pub(crate) enum Indexed<'a> {
     Id(&'a str),
 }
 
-/// Derives `search_token` and the typo vocabulary (name tokens only, `n:`
-/// and `s:`; thousands of them, few distinct) from patients' `search_keys`.
-/// A bulk load inserts tokens in key order, so the B-tree inserts walk the
-/// index instead of jumping around it.
+/// Derives the search index from patients' `search_keys`: numbers (`p:`,
+/// `i:`, `m:`) into `search_token`, names (`n:`, `s:`) into
+/// `patient_name_fts` and the typo vocabulary (thousands of words, few
+/// distinct). A bulk load inserts in key order, so the B-tree inserts walk
+/// the index instead of jumping around it.
 pub(crate) async fn index_patients(tx: &mut SqliteConnection, which: Indexed<'_>) -> Result<()> {
     let (condition, order) = match which {
         Indexed::After(_) => ("p.key > ?", " ORDER BY 1, 2"),
         Indexed::Id(_) => ("p.id = ?", ""),
     };
-    let tokens = format!(
+    let numbers = format!(
         "INSERT OR IGNORE INTO search_token (token, patient_key) \
-         SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j WHERE {condition}{order}"
+         SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j \
+         WHERE {condition} AND j.value GLOB '[pim]:*'{order}"
+    );
+    // The ascii tokenizer splits on ':'; the kind letter alone keeps n: and
+    // s: keys apart (see migrations/sqlite/0007_name_fts.sql).
+    let names = format!(
+        "INSERT INTO patient_name_fts (rowid, keys) \
+         SELECT key, keys FROM (SELECT p.key AS key, \
+           (SELECT group_concat(replace(j.value, ':', ''), ' ') \
+            FROM json_each(p.search_keys) j WHERE j.value GLOB '[ns]:*') AS keys \
+          FROM patients p WHERE {condition} ORDER BY p.key) \
+         WHERE keys IS NOT NULL"
     );
     let vocab = format!(
         "INSERT OR IGNORE INTO search_vocab (token) \
          SELECT DISTINCT j.value FROM patients p, json_each(p.search_keys) j \
          WHERE {condition} AND j.value GLOB '[ns]:*'"
     );
-    for sql in [tokens, vocab] {
+    for sql in [numbers, names, vocab] {
         let query = sqlx::query(&sql);
         let query = match which {
             Indexed::After(key) => query.bind(key),
@@ -192,12 +204,18 @@ pub(crate) async fn index_patients(tx: &mut SqliteConnection, which: Indexed<'_>
     Ok(())
 }
 
-/// Removes one patient's stored `search_keys` from `search_token`, before
-/// they change. (The vocabulary keeps its words: it only suggests spellings.)
+/// Removes one patient from the search index, before their `search_keys`
+/// change. (The vocabulary keeps its words: it only suggests spellings.)
 pub(crate) async fn unindex_patient(tx: &mut SqliteConnection, id: &str) -> Result<()> {
     sqlx::query(
         "DELETE FROM search_token WHERE (token, patient_key) IN \
          (SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j WHERE p.id = ?)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM patient_name_fts WHERE rowid = (SELECT key FROM patients WHERE id = ?)",
     )
     .bind(id)
     .execute(&mut *tx)

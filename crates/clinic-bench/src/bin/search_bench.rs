@@ -1,5 +1,5 @@
-//! `search_bench`: latency of the one search box over a large store, with
-//! the store's name index and its alternatives side by side.
+//! `search_bench`: latency of the one search box over a large store, per
+//! kind of query.
 //!
 //! ```text
 //! cargo run -p clinic-bench --release --bin search_bench -- [--patients N] [--db PATH]
@@ -9,15 +9,13 @@
 //! Builds (or reuses, when it holds exactly N patients) a database of N
 //! patients (default 1,000,000) from `clinic_store::demo::patients(seed)`,
 //! written through the real write path (`Store::commit_batch`, batches of
-//! 5,000 `Mutation::PatientCreate`), and an FTS5 table over the same keys.
-//! Then draws a seeded mix of queries from the stored rows — name parts,
-//! 2–5 character prefixes, two words in either order, Latin spellings of
-//! Cyrillic names, one-typo names, MRNs, MRN sequence digits, phones in
-//! another format, birth dates as dd.mm.yyyy, national IDs whole, formatted
-//! or by their last digits, a family name with a birth date — warms up, and
-//! times each `Store::search_with(index, q, 20)` through every
-//! [`NameIndex`] in turns. Prints, per index (the store's own unprefixed,
-//! the others as `patient_search_<index>_…`):
+//! 5,000 `Mutation::PatientCreate`). Then draws a seeded mix of queries
+//! from the stored rows — name parts, 2–5 character prefixes, two words in
+//! either order, Latin spellings of Cyrillic names, one-typo names, MRNs,
+//! MRN sequence digits, phones in another format, birth dates as
+//! dd.mm.yyyy, national IDs whole, formatted or by their last digits, a
+//! family name with a birth date — warms up, and times each
+//! `Store::search(q, 20)`. Prints:
 //!
 //! ```text
 //! bench: patient_search_p50_ms <v> ms
@@ -27,6 +25,8 @@
 //! ```
 //!
 //! and, on stderr, p50/p95/max per query kind and the slowest queries.
+//! (Commit 1481f62 ran the same mix through the earlier B-tree name index
+//! and FTS5 side by side; the README has both.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,6 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use clinic_domain::text;
-use clinic_store::search::NameIndex;
 use clinic_store::{Actor, Mutation, OpenOptions, Store};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -509,88 +508,29 @@ async fn run(o: Options) -> Result<(), String> {
     let mut queries = mix(o.queries);
     queries.shuffle(&mut rng);
 
-    if !fts5_built(&path).await? {
-        let t = Instant::now();
-        store
-            .build_fts5_name_index()
-            .await
-            .map_err(|e| e.to_string())?;
-        eprintln!(
-            "built the FTS5 name index in {:.0} s",
-            t.elapsed().as_secs_f64()
-        );
-    }
-
-    // Every query through every index, in turns (each starts first as often
-    // as the others), so that the machine's load falls on all alike.
     for (_, q) in &warmup {
-        for index in INDEXES {
-            store
-                .search_with(index, q, LIMIT)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        store.search(q, LIMIT).await.map_err(|e| e.to_string())?;
     }
-    let mut timings: Vec<Vec<Timing>> = vec![Vec::with_capacity(queries.len()); INDEXES.len()];
-    for (n, (kind, q)) in queries.iter().enumerate() {
-        for turn in 0..INDEXES.len() {
-            let which = (n + turn) % INDEXES.len();
-            let t = Instant::now();
-            let found = store
-                .search_with(INDEXES[which], q, LIMIT)
-                .await
-                .map_err(|e| e.to_string())?;
-            timings[which].push(Timing {
-                ms: t.elapsed().as_secs_f64() * 1000.0,
-                kind: *kind,
-                query: q.clone(),
-                found: found.len(),
-            });
-        }
+    let mut timings: Vec<Timing> = Vec::with_capacity(queries.len());
+    for (kind, q) in &queries {
+        let t = Instant::now();
+        let found = store.search(q, LIMIT).await.map_err(|e| e.to_string())?;
+        timings.push(Timing {
+            ms: t.elapsed().as_secs_f64() * 1000.0,
+            kind: *kind,
+            query: q.clone(),
+            found: found.len(),
+        });
     }
     store.close().await;
     eprintln!(
-        "{} queries over {} patients ({}), each through {} indexes",
+        "{} queries over {} patients ({})",
         queries.len(),
         o.patients,
         path.display(),
-        INDEXES.len()
     );
-    for (index, t) in INDEXES.iter().zip(&timings) {
-        report(index_name(*index), t);
-    }
+    report(&timings);
     Ok(())
-}
-
-/// The indexes compared, the store's own first.
-const INDEXES: [NameIndex; 3] = [
-    NameIndex::Tokens,
-    NameIndex::TokensRowCheck,
-    NameIndex::Fts5,
-];
-
-fn index_name(index: NameIndex) -> &'static str {
-    match index {
-        NameIndex::Tokens => "tokens",
-        NameIndex::TokensRowCheck => "tokens_row_check",
-        NameIndex::Fts5 => "fts5",
-    }
-}
-
-/// Whether the bench database already has its FTS5 table.
-async fn fts5_built(path: &Path) -> Result<bool, String> {
-    let reader = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(SqliteConnectOptions::new().filename(path).read_only(true))
-        .await
-        .map_err(|e| e.to_string())?;
-    let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'bench_name_fts'")
-            .fetch_one(&reader)
-            .await
-            .map_err(|e| e.to_string())?;
-    reader.close().await;
-    Ok(n > 0)
 }
 
 /// One timed search.
@@ -602,23 +542,16 @@ struct Timing {
     found: usize,
 }
 
-/// Prints one index's percentiles: overall and per kind as `bench:` lines
-/// (the store's own index unprefixed), the slowest queries on stderr.
-fn report(index: &str, timings: &[Timing]) {
-    let name = |metric: &str| {
-        if index == "tokens" {
-            format!("patient_search_{metric}")
-        } else {
-            format!("patient_search_{index}_{metric}")
-        }
-    };
+/// Prints the percentiles, overall and per kind, as `bench:` lines, and
+/// the slowest queries on stderr.
+fn report(timings: &[Timing]) {
+    let name = |metric: &str| format!("patient_search_{metric}");
     let mut all: Vec<f64> = timings.iter().map(|t| t.ms).collect();
     all.sort_by(f64::total_cmp);
     let mut by_kind: BTreeMap<Kind, Vec<&Timing>> = BTreeMap::new();
     for t in timings {
         by_kind.entry(t.kind).or_default().push(t);
     }
-    eprintln!("index {index}:");
     let mut worst = 0.0_f64;
     for (kind, v) in &by_kind {
         let mut ms: Vec<f64> = v.iter().map(|x| x.ms).collect();

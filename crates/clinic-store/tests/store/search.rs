@@ -183,6 +183,13 @@ async fn hostile_queries_are_plain_text() {
         "_",
         "\u{0000}",
         "a\"b",
+        // FTS5 query syntax, which must reach the index as plain words.
+        "NEAR(иван петр)",
+        "ivan* OR petr",
+        "\"",
+        "-ivan ^petr",
+        "ivan:petr",
+        "{family}: ivan",
         &"я".repeat(5000),
     ] {
         db.store.search(q, 20).await.unwrap();
