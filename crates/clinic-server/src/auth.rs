@@ -20,7 +20,7 @@ use clinic_domain::{Permission, Role};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -103,10 +103,45 @@ pub struct Caller {
     pub clinic_id: Uuid,
     /// Their role now.
     pub role: Role,
+    /// The token's `auth_version` and expiry, for a long-lived answer (the
+    /// live channel) to check again later.
+    token_version: i64,
+    token_expires: i64,
     _held: crate::limits::Held,
 }
 
+/// What a request's token was accepted on, to check again during a
+/// long-lived answer without holding the caller's share of the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing {
+    user: Uuid,
+    clinic: Uuid,
+    version: i64,
+    expires: i64,
+}
+
+impl Standing {
+    /// Whether the token still holds: not expired, the user not disabled,
+    /// no new password since (one primary-key lookup).
+    pub async fn holds(&self, pool: &PgPool) -> bool {
+        Utc::now().timestamp() < self.expires
+            && current_role(pool, self.user, self.clinic, self.version)
+                .await
+                .is_ok()
+    }
+}
+
 impl Caller {
+    /// What the caller's token was accepted on, to check again later.
+    pub fn standing(&self) -> Standing {
+        Standing {
+            user: self.user_id,
+            clinic: self.clinic_id,
+            version: self.token_version,
+            expires: self.token_expires,
+        }
+    }
+
     /// Fails with 403 unless the role grants `permission`.
     pub fn require(&self, permission: Permission) -> ApiResult<()> {
         if self.role.allows(permission) {
@@ -138,29 +173,38 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(ApiError::Unauthenticated)?;
         // Taken before the lookup: the lookup is the first use of the pool.
         let held = state.limits.user_request(claims.sub)?;
-        let row: Option<(String, bool, i64)> = sqlx::query_as(
-            "SELECT role, disabled, auth_version FROM users WHERE id = $1 AND clinic_id = $2",
-        )
-        .bind(claims.sub)
-        .bind(claims.clinic)
-        .fetch_optional(&state.pool)
-        .await?;
-        let (role, disabled, version) = row.ok_or(ApiError::Unauthenticated("unknown user"))?;
-        if disabled {
-            return Err(ApiError::AccountDisabled);
-        }
-        if version != claims.ver {
-            return Err(ApiError::Unauthenticated(
-                "the token was revoked (new password or account change); sign in again",
-            ));
-        }
+        let role = current_role(&state.pool, claims.sub, claims.clinic, claims.ver).await?;
         Ok(Caller {
             user_id: claims.sub,
             clinic_id: claims.clinic,
-            role: Role::parse(&role).ok_or(ApiError::Internal)?,
+            role,
+            token_version: claims.ver,
+            token_expires: claims.exp,
             _held: held,
         })
     }
+}
+
+/// The role of the user a token names, as it is now; refused when the user
+/// is unknown or disabled, or the token's `auth_version` is not theirs now.
+async fn current_role(pool: &PgPool, user: Uuid, clinic: Uuid, version: i64) -> ApiResult<Role> {
+    let row: Option<(String, bool, i64)> = sqlx::query_as(
+        "SELECT role, disabled, auth_version FROM users WHERE id = $1 AND clinic_id = $2",
+    )
+    .bind(user)
+    .bind(clinic)
+    .fetch_optional(pool)
+    .await?;
+    let (role, disabled, now) = row.ok_or(ApiError::Unauthenticated("unknown user"))?;
+    if disabled {
+        return Err(ApiError::AccountDisabled);
+    }
+    if now != version {
+        return Err(ApiError::Unauthenticated(
+            "the token was revoked (new password or account change); sign in again",
+        ));
+    }
+    Role::parse(&role).ok_or(ApiError::Internal)
 }
 
 /// SHA-256 of `text`, in lower-case hex: how the server stores refresh

@@ -14,6 +14,7 @@
 //! sign_ins_per_address_per_minute = 30
 //! trusted_proxies = ["127.0.0.1", "::1"]
 //! request_timeout_seconds = 60
+//! live_recheck_seconds = 15
 //! ```
 //! Environment: `CLINIC_SERVER_DATABASE_URL`, `CLINIC_SERVER_LISTEN`,
 //! `CLINIC_SERVER_TOKEN_SECRET`, `CLINIC_SERVER_ACCESS_TOKEN_MINUTES`,
@@ -74,8 +75,16 @@ pub struct Config {
     /// its body; a connection left half-sent is closed after it.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_seconds: u64,
+    /// How often an open live channel (`/v1/sync/events`) checks that its
+    /// user may still use it: it ends within this long of the user being
+    /// disabled or their password changing, and at the token's expiry.
+    #[serde(default = "default_live_recheck")]
+    pub live_recheck_seconds: u64,
 }
 
+fn default_live_recheck() -> u64 {
+    15
+}
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
@@ -130,6 +139,7 @@ impl Config {
             sign_ins_per_address_per_minute: default_sign_ins_per_address(),
             trusted_proxies: default_trusted_proxies(),
             request_timeout_seconds: default_request_timeout(),
+            live_recheck_seconds: default_live_recheck(),
         }
     }
 }
@@ -180,6 +190,7 @@ impl Config {
                 "request_timeout_seconds",
                 "CLINIC_SERVER_REQUEST_TIMEOUT_SECONDS",
             ),
+            ("live_recheck_seconds", "CLINIC_SERVER_LIVE_RECHECK_SECONDS"),
         ] {
             if let Ok(v) = std::env::var(var) {
                 let n: i64 = v
@@ -216,6 +227,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.request_timeout_seconds) {
             bail!("request_timeout_seconds must be between 1 and 3600");
+        }
+        if !(1..=300).contains(&self.live_recheck_seconds) {
+            bail!("live_recheck_seconds must be between 1 and 300");
         }
         Ok(())
     }

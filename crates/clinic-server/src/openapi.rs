@@ -172,6 +172,31 @@ pub(crate) fn add_rules(doc: &mut serde_json::Value) {
     schemas["EnrollRequest"]["properties"]["mrn_prefix"]["pattern"] =
         serde_json::json!(clinic_domain::mrn::PREFIX_PATTERN);
     forbid_nul(doc);
+    bound_integers(doc);
+}
+
+/// Every integer schema states the range of the Rust type behind it (its
+/// `format`), where a rule above has not set a narrower one: a number
+/// beyond 64 bits is refused, and the document says so.
+fn bound_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let range = match map.get("format").and_then(|f| f.as_str()) {
+                Some("int64") => Some((i64::MIN, i64::MAX)),
+                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+                _ => None,
+            };
+            if let Some((lo, hi)) = range {
+                map.entry("minimum").or_insert(serde_json::json!(lo));
+                map.entry("maximum").or_insert(serde_json::json!(hi));
+            }
+            for child in map.values_mut() {
+                bound_integers(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
 }
 
 /// Every string schema without a pattern, format or enum of its own gets

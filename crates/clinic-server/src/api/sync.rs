@@ -9,7 +9,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use clinic_domain::Permission;
 use clinic_domain::sync::{EnrollRequest, EnrollResponse, PullResponse, PushRequest, PushResponse};
 use serde::Deserialize;
-use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+use tokio_stream::wrappers::{BroadcastStream, IntervalStream};
+use tokio_stream::{Stream, StreamExt};
 use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiQuery, PushJson};
@@ -202,6 +203,9 @@ pub async fn pull(
 /// when it is above their cursor, and `-1` means ticks were missed and a pull
 /// is due anyway. Every server process listens to PostgreSQL NOTIFY, so a
 /// change pushed through one process reaches clients of all of them.
+/// The stream ends within `live_recheck_seconds` of the user being disabled
+/// or given a new password, and when the access token expires: connect
+/// again with a fresh token.
 #[utoipa::path(
     get,
     path = "/v1/sync/events",
@@ -217,20 +221,59 @@ pub async fn events(
     caller: Caller,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let clinic = caller.clinic_id;
+    // The stream outlives the request: it keeps what to check, not the
+    // caller's share of the pool.
+    let standing = caller.standing();
+    drop(caller);
     let rx = state.ticks.subscribe();
     let (last,): (i64,) =
         sqlx::query_as("SELECT last_seq FROM clinic_feed_counter WHERE clinic_id = $1")
             .bind(clinic)
             .fetch_one(&state.pool)
             .await?;
-    let first = tokio_stream::once(Ok(Event::default().event("feed").data(last.to_string())));
+    let feed = |seq: i64| Event::default().event("feed").data(seq.to_string());
+    let first = tokio_stream::once(Live::Send(feed(last)));
+    let period = Duration::from_secs(state.config.live_recheck_seconds);
+    let rechecks = IntervalStream::new(tokio::time::interval_at(
+        tokio::time::Instant::now() + period,
+        period,
+    ))
+    .map(|_| Live::Recheck);
     let ticks = BroadcastStream::new(rx).filter_map(move |tick| match tick {
-        Ok((c, seq)) if c == clinic => {
-            Some(Ok(Event::default().event("feed").data(seq.to_string())))
-        }
+        Ok((c, seq)) if c == clinic => Some(Live::Send(feed(seq))),
         Ok(_) => None,
         // Missed ticks: tell the client to pull anyway.
-        Err(_) => Some(Ok(Event::default().event("feed").data("-1"))),
+        Err(_) => Some(Live::Send(feed(-1))),
     });
-    Ok(Sse::new(first.chain(ticks)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let pool = state.pool.clone();
+    let stream = first
+        .chain(ticks.merge(rechecks))
+        .then(move |live| {
+            let pool = pool.clone();
+            async move {
+                match live {
+                    // A user disabled, or with a new password, or a token
+                    // expired: the stream ends, and the client's reconnect
+                    // with its refreshed token is refused or accepted anew.
+                    Live::Recheck if !standing.holds(&pool).await => Live::End,
+                    other => other,
+                }
+            }
+        })
+        .take_while(|live| !matches!(live, Live::End))
+        .filter_map(|live| match live {
+            Live::Send(event) => Some(Ok(event)),
+            Live::Recheck | Live::End => None,
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// One step of the live channel.
+enum Live {
+    /// An event to send.
+    Send(Event),
+    /// Time to check that the caller's token still holds.
+    Recheck,
+    /// It does not: end the stream.
+    End,
 }

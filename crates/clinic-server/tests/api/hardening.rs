@@ -128,6 +128,74 @@ async fn a_demoted_disabled_or_repassworded_user_loses_their_powers_at_once() {
     );
 }
 
+/// Reads a live channel until it ends; `false` when it is still open at
+/// `within`.
+async fn ends_within(mut events: reqwest::Response, within: Duration) -> bool {
+    tokio::time::timeout(within, async {
+        while let Ok(Some(_)) = events.chunk().await {}
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn an_open_live_channel_ends_when_its_user_is_disabled_or_repassworded() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "bob", Role::Admin).await;
+    let nina = db.user(db.clinic_id, "nina", Role::Nurse).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let s = TestServer::start_with(&db, |c| c.live_recheck_seconds = 1).await;
+    let bob_t = s.sign_in("bob").await.access_token;
+    let open = |token: String| {
+        let s = &s;
+        async move {
+            let mut r = s
+                .http
+                .get(format!("{}/v1/sync/events", s.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let first = String::from_utf8(r.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+            assert!(first.contains("event: feed"), "{first}");
+            r
+        }
+    };
+    let nina_live = open(s.sign_in("nina").await.access_token).await;
+    let rita_live = open(s.sign_in("rita").await.access_token).await;
+    let bob_live = open(bob_t.clone()).await;
+
+    s.send(
+        Method::PATCH,
+        &format!("/v1/users/{nina}"),
+        Some(&bob_t),
+        json!({"disabled": true}),
+    )
+    .await;
+    let r = s
+        .post(
+            &format!("/v1/users/{rita}/password"),
+            Some(&bob_t),
+            json!({"password": "Fresh-Meadow-42"}),
+        )
+        .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    assert!(
+        ends_within(nina_live, Duration::from_secs(5)).await,
+        "disabled: the stream ends"
+    );
+    assert!(
+        ends_within(rita_live, Duration::from_secs(5)).await,
+        "new password: the stream ends"
+    );
+    // Several rechecks later, a user still in good standing keeps theirs.
+    assert!(
+        !ends_within(bob_live, Duration::from_secs(3)).await,
+        "bob's stream stays open"
+    );
+}
+
 /// The number of password checks the server made for `user`.
 async fn checked(db: &TestDb, user: Uuid) -> i64 {
     let (n,): (i64,) = sqlx::query_as(

@@ -368,6 +368,16 @@ async fn the_document_states_the_ranges_and_lengths_the_server_enforces() {
         .find(|p| p["name"] == "after")
         .unwrap();
     assert_eq!(after["schema"]["minimum"], 0);
+    // Every integer states both ends of its range (a client_seq beyond 64
+    // bits is refused; the document said any integer).
+    let mut open_ended = Vec::new();
+    integers_without_bounds(&doc, "", &mut open_ended);
+    assert!(
+        open_ended.is_empty(),
+        "integers without a range: {open_ended:?}"
+    );
+    let seq = &doc["components"]["schemas"]["PushMutation"]["properties"]["client_seq"];
+    assert_eq!(seq["maximum"], i64::MAX, "{seq}");
 
     // At the bounds: accepted; one past: refused.
     let nina = s.sign_in("nina").await.access_token;
@@ -382,6 +392,31 @@ async fn the_document_states_the_ranges_and_lengths_the_server_enforces() {
             )
             .await;
         assert_eq!(r.0, status, "pulse {pulse}: {}", r.1);
+    }
+}
+
+/// Paths of integer schemas in `v` without a `minimum` or a `maximum`.
+fn integers_without_bounds(v: &Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            let integer = map.get("type").is_some_and(|t| {
+                t == "integer"
+                    || t.as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == "integer"))
+            });
+            if integer && !(map.contains_key("minimum") && map.contains_key("maximum")) {
+                out.push(at.to_owned());
+            }
+            for (k, child) in map {
+                integers_without_bounds(child, &format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                integers_without_bounds(child, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
     }
 }
 
