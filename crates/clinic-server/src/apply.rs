@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use clinic_domain::patient::PatientFields;
 use clinic_domain::sync::{
     MAX_PUSH_BATCH, MutationOutcome, OutcomeStatus, PATIENT_FIELDS, PatientData, PatientEdit,
     PushMutation, PushRequest, PushResponse, three_way_merge,
@@ -505,7 +506,7 @@ async fn apply_one(
         ));
     }
     match (m.entity.as_str(), m.op.as_str()) {
-        ("patient", "create") => match decode::<PatientData>(&m.payload) {
+        ("patient", "create") => match decode_patient(&m.payload) {
             Ok(p) => create_patient(tx, ctx, m.entity_id, &p, Some(m.mutation_id), feed).await,
             Err(rejected) => Ok(rejected),
         },
@@ -535,14 +536,30 @@ fn malformed(e: impl std::fmt::Display) -> Outcome {
 
 /// Decodes a payload, with the path of the field that failed.
 fn decode<'a, T: Deserialize<'a>>(payload: &'a Value) -> Result<T, Outcome> {
-    serde_path_to_error::deserialize(payload).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        malformed(if path == "." {
-            inner
-        } else {
-            format!("{path}: {inner}")
-        })
+    serde_path_to_error::deserialize(payload).map_err(|e| malformed(with_path(e)))
+}
+
+/// A decoder's error with the path of the field first, when it has one.
+fn with_path(e: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    if path == "." {
+        inner
+    } else {
+        format!("{path}: {inner}")
+    }
+}
+
+/// [`decode`] for a patient record. Its demographic fields are flattened
+/// into it, and serde decodes a flattened struct from a buffer that has
+/// forgotten the field names: when the error has no path, the fields are
+/// decoded on their own, which names the one that failed.
+fn decode_patient(payload: &Value) -> Result<PatientData, Outcome> {
+    decode::<PatientData>(payload).map_err(|outcome| {
+        match serde_path_to_error::deserialize::<_, PatientFields>(payload) {
+            Err(e) if e.path().to_string() != "." => malformed(with_path(e)),
+            _ => outcome,
+        }
     })
 }
 
@@ -751,7 +768,7 @@ async fn update_patient(
         }
     }
     if !merge.apply.is_empty() {
-        match decode::<PatientData>(&data) {
+        match decode_patient(&data) {
             Ok(p) => {
                 if let Err(errors) = p.validate(ctx.today) {
                     return Ok(validation(errors));
@@ -941,7 +958,7 @@ async fn resolve_conflict(
         if let Some(obj) = data.as_object_mut() {
             obj.insert(conflict.field.clone(), conflict.client_value.clone());
         }
-        match decode::<PatientData>(&data) {
+        match decode_patient(&data) {
             Ok(d) => {
                 if let Err(errors) = d.validate(ctx.today) {
                     return Ok(validation(errors));

@@ -603,6 +603,7 @@ async fn no_rejection_message_echoes_what_was_sent() {
     let message = r.1["outcomes"][0]["message"].as_str().unwrap().to_owned();
     assert!(!message.contains("Ivanova"), "{message}");
     assert!(message.contains("`female`"), "names the rule: {message}");
+    assert!(message.contains("sex: "), "names the field: {message}");
     let (stored,): (String,) = sqlx::query_as("SELECT message FROM mutation_results")
         .fetch_one(&db.pool)
         .await
