@@ -144,7 +144,9 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> 
     match n.as_f64() {
         Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
         _ => Err(D::Error::custom(
-            "expected a whole number in the 64-bit range",
+            // The part after ", expected" is kept whole by
+            // describe_decode_error; the part before is cut at a digit.
+            "not a whole number, expected a whole number in the signed 64-bit range",
         )),
     }
 }
@@ -188,6 +190,26 @@ mod tests {
     fn message(json: &str) -> String {
         let e = serde_json::from_str::<Patient>(json).unwrap_err();
         describe_decode_error(&e.to_string())
+    }
+
+    #[test]
+    fn a_whole_number_written_as_a_float_is_whole() {
+        #[derive(Debug, Deserialize)]
+        struct Seq(#[serde(deserialize_with = "integer")] i64);
+        // Parsed lossily, this lands half a unit off and reads as a fraction.
+        for (json, n) in [
+            ("4214157169231962.0", 4_214_157_169_231_962),
+            ("190.0", 190),
+            ("-24562529896.0", -24_562_529_896),
+        ] {
+            assert_eq!(serde_json::from_str::<Seq>(json).unwrap().0, n, "{json}");
+        }
+        let e = serde_json::from_str::<Seq>("1.5").unwrap_err();
+        assert_eq!(
+            describe_decode_error(&e.to_string()),
+            "not a whole number, expected a whole number in the signed 64-bit range"
+        );
+        assert!(serde_json::from_str::<Seq>("1e19").is_err());
     }
 
     #[test]
