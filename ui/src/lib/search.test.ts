@@ -10,8 +10,13 @@ describe("classifyQuery", () => {
     ["21.03.1980", "date"],
     ["1980-03-21", "date"],
     ["21/03/1980", "date"],
-    ["+66 81 234 5678", "phone"],
-    ["8(912)345-67-89", "phone"],
+    ["+66 81 234 5678", "number"],
+    ["8(912)345-67-89", "number"],
+    ["1-1007-00123-45-6", "number"],
+    ["000053", "number"],
+    ["123", "name"],
+    ["smith 1970-01-01", "name_date"],
+    ["21.03.1980 Иванов", "name_date"],
     ["สมช", "name"],
     ["Иванов Иван", "name"],
     ["12", "name"],
@@ -44,6 +49,11 @@ describe("prepareQuery", () => {
     expect(prepareQuery(" 21.03.1980 ")).toBe("1980-03-21");
     expect(prepareQuery("Иванов   Иван")).toBe("Иванов Иван");
     expect(prepareQuery("31.02.1980")).toBe("31.02.1980");
+  });
+  it("normalises a date beside a name, Buddhist-era years included", () => {
+    expect(prepareQuery("Иванов  21.03.1980")).toBe("Иванов 1980-03-21");
+    expect(prepareQuery("สมชาย 21.03.2523", true)).toBe("สมชาย 1980-03-21");
+    expect(prepareQuery("Smith 21.03.2523", false)).toBe("Smith 2523-03-21");
   });
 });
 

@@ -1,19 +1,28 @@
 /** Helpers for the one patient search box. */
 
-export type QueryKind = "empty" | "mrn" | "date" | "phone" | "name";
+export type QueryKind = "empty" | "mrn" | "date" | "number" | "name_date" | "name";
 
 const MRN_RE = /^[0-9A-Za-z]{3}-\d{1,6}(-[0-9A-Za-z]?)?$/;
 const DOTTED_DATE_RE = /^(\d{1,2})[./](\d{1,2})[./](\d{4})$/;
 const ISO_DATE_RE = /^(\d{4})-(\d{1,2})-(\d{1,2})$/;
 
+/** Fewest digits the core searches as a number (its `national_id::MIN_SEARCH_CHARS`). */
+const MIN_NUMBER_DIGITS = 4;
+
+function isDate(word: string): boolean {
+  return DOTTED_DATE_RE.test(word) || ISO_DATE_RE.test(word);
+}
+
 /** What the user seems to be searching for (used for a hint under the box). */
 export function classifyQuery(raw: string): QueryKind {
   const q = raw.trim();
   if (!q) return "empty";
-  if (DOTTED_DATE_RE.test(q) || ISO_DATE_RE.test(q)) return "date";
+  if (isDate(q)) return "date";
   if (MRN_RE.test(q) && (/[A-Za-z]/.test(q) || q.split("-").length === 3)) return "mrn";
   const digits = q.replace(/\D/g, "");
-  if (/^[+\d\s().-]+$/.test(q) && digits.length >= 3) return "phone";
+  // A phone, a national ID or an MRN's sequence digits: the core tries all.
+  if (/^[+\d\s().-]+$/.test(q) && digits.length >= MIN_NUMBER_DIGITS) return "number";
+  if (q.split(/\s+/).some(isDate)) return "name_date";
   return "name";
 }
 
@@ -44,11 +53,17 @@ export function normalizeDate(raw: string, buddhistEra = false): string | null {
   return `${String(y).padStart(4, "0")}-${String(m).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
 }
 
-/** The query as sent to the core: dates normalised to ISO, whitespace collapsed. */
+/**
+ * The query as sent to the core: whitespace collapsed, and each word that is
+ * a date (alone, or beside a name) normalised to ISO, Buddhist-era years
+ * converted when asked.
+ */
 export function prepareQuery(raw: string, buddhistEra = false): string {
-  const q = raw.trim().replace(/\s+/g, " ");
-  if (classifyQuery(q) === "date") return normalizeDate(q, buddhistEra) ?? q;
-  return q;
+  return raw
+    .trim()
+    .split(/\s+/)
+    .map((word) => (isDate(word) ? (normalizeDate(word, buddhistEra) ?? word) : word))
+    .join(" ");
 }
 
 /** Moves a highlighted row by `delta`, staying within `length` rows (-1 = none). */

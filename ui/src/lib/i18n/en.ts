@@ -97,7 +97,7 @@ export const en = {
 
   "patients.title": "Patients",
   "patients.search_label": "Find a patient",
-  "patients.search_placeholder": "MRN, phone, date of birth or name",
+  "patients.search_placeholder": "MRN, phone, national ID, date of birth or name",
   "patients.search_hint": "Type at least 2 characters. ↑ ↓ to choose, Enter to open.",
   "patients.searching": "Searching…",
   "patients.no_results": "No patients found for “{query}”.",
@@ -111,10 +111,11 @@ export const en = {
   "patients.col_phone": "Phone",
   "patients.col_national_id": "National ID",
   "patients.estimated": "est.",
-  "patients.start_hint": "Search by MRN, phone number, date of birth (dd.mm.yyyy) or any part of the name.",
+  "patients.start_hint": "Search by MRN, phone, national ID (whole or its last digits), date of birth (dd.mm.yyyy), any part of the name, or a name with a date of birth.",
   "patients.kind_mrn": "Searching by MRN",
   "patients.kind_date": "Searching by date of birth",
-  "patients.kind_phone": "Searching by phone",
+  "patients.kind_number": "Searching by phone, national ID or MRN digits",
+  "patients.kind_name_date": "Searching by name and date of birth",
   "patients.kind_name": "Searching by name",
 
   "form.register_title": "Register patient",

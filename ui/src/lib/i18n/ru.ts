@@ -99,7 +99,7 @@ export const ru: Record<MessageKey, string> = {
 
   "patients.title": "Пациенты",
   "patients.search_label": "Найти пациента",
-  "patients.search_placeholder": "Номер карты, телефон, дата рождения или имя",
+  "patients.search_placeholder": "Номер карты, телефон, документ, дата рождения или имя",
   "patients.search_hint": "Введите не менее 2 символов. ↑ ↓ — выбор, Enter — открыть.",
   "patients.searching": "Поиск…",
   "patients.no_results": "По запросу «{query}» пациенты не найдены.",
@@ -113,10 +113,11 @@ export const ru: Record<MessageKey, string> = {
   "patients.col_phone": "Телефон",
   "patients.col_national_id": "Документ",
   "patients.estimated": "прибл.",
-  "patients.start_hint": "Ищите по номеру карты, телефону, дате рождения (дд.мм.гггг) или части имени.",
+  "patients.start_hint": "Ищите по номеру карты, телефону, номеру документа (целиком или по последним цифрам), дате рождения (дд.мм.гггг), части имени или имени с датой рождения.",
   "patients.kind_mrn": "Поиск по номеру карты",
   "patients.kind_date": "Поиск по дате рождения",
-  "patients.kind_phone": "Поиск по телефону",
+  "patients.kind_number": "Поиск по телефону, документу или номеру карты",
+  "patients.kind_name_date": "Поиск по имени и дате рождения",
   "patients.kind_name": "Поиск по имени",
 
   "form.register_title": "Регистрация пациента",

@@ -99,7 +99,7 @@ export const th: Record<MessageKey, string> = {
 
   "patients.title": "ผู้ป่วย",
   "patients.search_label": "ค้นหาผู้ป่วย",
-  "patients.search_placeholder": "HN เบอร์โทร วันเกิด หรือชื่อ",
+  "patients.search_placeholder": "HN เบอร์โทร เลขบัตรประชาชน วันเกิด หรือชื่อ",
   "patients.search_hint": "พิมพ์อย่างน้อย 2 ตัวอักษร ใช้ ↑ ↓ เพื่อเลือก และ Enter เพื่อเปิด",
   "patients.searching": "กำลังค้นหา…",
   "patients.no_results": "ไม่พบผู้ป่วยสำหรับ “{query}”",
@@ -113,10 +113,11 @@ export const th: Record<MessageKey, string> = {
   "patients.col_phone": "โทรศัพท์",
   "patients.col_national_id": "เลขประจำตัว",
   "patients.estimated": "โดยประมาณ",
-  "patients.start_hint": "ค้นหาด้วย HN เบอร์โทรศัพท์ วันเกิด (วว.ดด.ปปปป) หรือส่วนใดส่วนหนึ่งของชื่อ",
+  "patients.start_hint": "ค้นหาด้วย HN เบอร์โทรศัพท์ เลขบัตรประชาชน (ทั้งหมดหรือเลขท้าย) วันเกิด (วว.ดด.ปปปป) ส่วนใดส่วนหนึ่งของชื่อ หรือชื่อพร้อมวันเกิด",
   "patients.kind_mrn": "ค้นหาด้วย HN",
   "patients.kind_date": "ค้นหาด้วยวันเกิด",
-  "patients.kind_phone": "ค้นหาด้วยเบอร์โทรศัพท์",
+  "patients.kind_number": "ค้นหาด้วยเบอร์โทร เลขบัตรประชาชน หรือเลข HN",
+  "patients.kind_name_date": "ค้นหาด้วยชื่อและวันเกิด",
   "patients.kind_name": "ค้นหาด้วยชื่อ",
 
   "form.register_title": "ลงทะเบียนผู้ป่วย",
