@@ -226,8 +226,13 @@ pub async fn patient_merge(
     state: State<'_, AppState>,
     keep_id: Uuid,
     merge_id: Uuid,
+    reason: String,
 ) -> CmdResult<Patient> {
-    let patient = state.ws().await?.patient_merge(keep_id, merge_id).await?;
+    let patient = state
+        .ws()
+        .await?
+        .patient_merge(keep_id, merge_id, &reason)
+        .await?;
     state.sync().await?.nudge();
     Ok(patient)
 }

@@ -102,12 +102,13 @@ describe("ImportDialog", () => {
 });
 
 describe("MergeDialog", () => {
-  it("finds the duplicate, confirms and merges into the kept record", async () => {
+  it("shows both records side by side, needs a reason, and merges into the kept record", async () => {
     const keep = patient();
-    const dup = patient({ id: "p-9", mrn: "K7Q-000009-Z" });
+    const dup = patient({ id: "p-9", mrn: "K7Q-000009-Z", phones: ["02 555 1234"] });
     let merged: unknown = null;
     const core = fakeCore({
       patient_search: () => [summary(keep), summary(dup)],
+      patient_get: () => dup,
       patient_merge: (a) => {
         merged = a;
         return { ...keep, version: 2 };
@@ -117,8 +118,31 @@ describe("MergeDialog", () => {
     await type("merge-search", "ใจดี");
     await waitFor(() => expect(screen.getAllByTestId("merge-result")).toHaveLength(1));
     await fireEvent.click(byId("merge-result"));
+    await waitFor(() => byId("merge-compare"));
+    const differing = screen
+      .getAllByTestId("merge-row")
+      .filter((r) => r.dataset.differs === "true")
+      .map((r) => r.dataset.field);
+    expect(differing).toEqual(["phones"]);
+    expect(screen.queryByTestId("merge-warning")).toBeNull();
+    expect((byId("merge-confirm") as HTMLButtonElement).disabled).toBe(true);
+    expect(document.activeElement).toBe(byId("merge-reason"));
+    await type("merge-reason", "Registered twice, same passport");
     await fireEvent.click(byId("merge-confirm"));
     await waitFor(() => expect(core.called("patient_merge")).toBe(1));
-    expect(merged).toEqual({ keepId: "p-1", mergeId: "p-9" });
+    expect(merged).toEqual({ keepId: "p-1", mergeId: "p-9", reason: "Registered twice, same passport" });
+  });
+
+  it("warns loudly before joining a woman and a boy", async () => {
+    const keep = patient({ sex: "female", birth_date: "1977-04-03" });
+    const boy = patient({ id: "p-8", mrn: "K7Q-000008-Y", family_name: "Петров", given_name: "Иван", sex: "male", birth_date: "2017-05-01" });
+    fakeCore({ patient_search: () => [summary(boy)], patient_get: () => boy });
+    render(MergeDialog, { props: { keep, onclose: () => {}, onmerged: () => {} } });
+    await type("merge-search", "Петров");
+    await waitFor(() => expect(screen.getAllByTestId("merge-result")).toHaveLength(1));
+    await fireEvent.click(byId("merge-result"));
+    await waitFor(() => byId("merge-warning"));
+    const warned = screen.getAllByTestId("merge-warning-item").map((w) => w.dataset.warning);
+    expect(warned).toEqual(["sex", "birth_date", "name"]);
   });
 });

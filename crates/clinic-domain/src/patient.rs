@@ -148,6 +148,24 @@ enum Lines {
     Many,
 }
 
+/// Longest reason a merge may give.
+pub const MAX_MERGE_REASON_CHARS: usize = 500;
+
+/// Checks the reason given for merging two records (why they are one
+/// person): required, trimmed, at most [`MAX_MERGE_REASON_CHARS`], line
+/// breaks allowed. A merge hides a record; the history must say why.
+pub fn validate_merge_reason(reason: &str) -> Result<String, Vec<FieldError>> {
+    let mut c = Checker::default();
+    let out = c.text("reason", reason, MAX_MERGE_REASON_CHARS, Lines::Many);
+    if out.is_none() {
+        c.fail("reason", "required", "is required");
+    }
+    match out {
+        Some(r) if c.errors.is_empty() => Ok(r),
+        _ => Err(c.errors),
+    }
+}
+
 /// Collects field errors while checking a form.
 #[derive(Default)]
 struct Checker {
@@ -498,6 +516,19 @@ pub struct DuplicateCandidate {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_merge_needs_a_reason() {
+        use super::validate_merge_reason;
+        let code = |r: &str| validate_merge_reason(r).unwrap_err()[0].code.clone();
+        assert_eq!(code("   "), "required");
+        assert_eq!(code(&"x".repeat(501)), "too_long");
+        assert_eq!(code("same\u{0}person"), "control_chars");
+        assert_eq!(
+            validate_merge_reason("  Registered twice:\nsame passport  ").unwrap(),
+            "Registered twice:\nsame passport"
+        );
+    }
+
     use super::*;
 
     fn today() -> NaiveDate {

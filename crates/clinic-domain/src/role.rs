@@ -57,11 +57,13 @@ impl Role {
         use Role::*;
         match permission {
             ReadDemographics => true,
-            // Registering, editing and merging are reception's work; doctors
-            // correct demographics during a consultation too.
-            WriteDemographics | MergePatients | ImportPatients => {
-                matches!(self, Reception | Doctor | Admin)
-            }
+            // Registering and editing are reception's work; doctors correct
+            // demographics during a consultation too.
+            WriteDemographics | ImportPatients => matches!(self, Reception | Doctor | Admin),
+            // Merging hides a record for good: the desk that registers
+            // patients (and finds their duplicates) and the admin, not the
+            // consulting room, where a wrong merge would go unnoticed.
+            MergePatients => matches!(self, Reception | Admin),
             ReadClinical => matches!(self, Doctor | Nurse),
             WriteClinical => matches!(self, Doctor),
             // Nurses take vitals at triage; doctors too during a consultation.

@@ -854,11 +854,20 @@ async fn merge_patients(
         keep_fields: Value,
         #[serde(default)]
         base: Option<Value>,
+        /// Why (required on the workstation since the merge dialog asks;
+        /// a merge queued by an older workstation has none).
+        #[serde(default)]
+        reason: Option<String>,
     }
     let req = match decode::<Merge>(&m.payload) {
         Ok(r) => r,
         Err(rejected) => return Ok(rejected),
     };
+    if let Some(reason) = &req.reason
+        && let Err(errors) = clinic_domain::patient::validate_merge_reason(reason)
+    {
+        return Ok(validation(errors));
+    }
     if req.keep == req.merge {
         return Ok(Outcome::rejected(
             "same_record",

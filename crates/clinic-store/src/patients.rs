@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use clinic_domain::audit::{AuditAction, HistoryEntry, diff_fields};
 use clinic_domain::patient::{
-    DuplicateCandidate, DuplicateReason, Patient, PatientFields, PatientStatus, PatientSummary, Sex,
+    DuplicateCandidate, DuplicateReason, Patient, PatientFields, PatientStatus, PatientSummary,
+    Sex, validate_merge_reason,
 };
 use clinic_domain::{mrn, national_id, phone, text};
 use serde::Serialize;
@@ -570,7 +571,13 @@ fn combine_text(keep: Option<String>, other: Option<String>) -> Option<String> {
 }
 
 /// Write-path step: merge `merge` into `keep`.
-pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Result<Committed> {
+pub(crate) async fn merge(
+    w: &mut WriteTx<'_>,
+    keep: Uuid,
+    merge: Uuid,
+    reason: &str,
+) -> Result<Committed> {
+    let reason = validate_merge_reason(reason).map_err(StoreError::Validation)?;
     if keep == merge {
         return Err(StoreError::field(
             "merge_id",
@@ -615,22 +622,29 @@ pub(crate) async fn merge(w: &mut WriteTx<'_>, keep: Uuid, merge: Uuid) -> Resul
     m.merged_into = Some(k.id.clone());
     save_row(w, &mut m).await?;
 
-    let payload =
-        json!({ "keep": keep, "merge": merge, "keep_fields": k.snapshot(), "base": k_before });
+    let payload = json!({
+        "keep": keep, "merge": merge, "keep_fields": k.snapshot(), "base": k_before,
+        "reason": reason,
+    });
     let mutation_id = w.outbox("patient", keep, "merge", Some(base_version), &payload);
+    // The reason stands in both records' history, as a field of the merge.
+    let with_reason = |mut snapshot: Value| {
+        snapshot["merge_reason"] = json!(reason);
+        snapshot
+    };
     w.audit(
         AuditAction::Merge,
         "patient",
         Some(merge),
         Some(m_before),
-        Some(m.snapshot()),
+        Some(with_reason(m.snapshot())),
     )?;
     let done = w.audit(
         AuditAction::Merge,
         "patient",
         Some(keep),
         Some(k_before),
-        Some(k.snapshot()),
+        Some(with_reason(k.snapshot())),
     )?;
     Ok(Committed {
         mutation_id: Some(mutation_id),

@@ -344,11 +344,18 @@ impl Workstation {
         self.store.patient_history(id).await
     }
 
-    /// Merges `merge` into `keep`.
-    pub async fn patient_merge(&self, keep: Uuid, merge: Uuid) -> Result<Patient> {
+    /// Merges `merge` into `keep`, saying why (required).
+    pub async fn patient_merge(&self, keep: Uuid, merge: Uuid, reason: &str) -> Result<Patient> {
         let actor = self.actor(Some(Permission::MergePatients))?;
         self.store
-            .commit(&actor, Mutation::PatientMerge { keep, merge })
+            .commit(
+                &actor,
+                Mutation::PatientMerge {
+                    keep,
+                    merge,
+                    reason: reason.to_owned(),
+                },
+            )
             .await?;
         self.store.patient(keep).await
     }

@@ -99,6 +99,8 @@ pub enum Mutation {
         keep: Uuid,
         /// The record merged into it.
         merge: Uuid,
+        /// Why they are one person ([`clinic_domain::patient::validate_merge_reason`]).
+        reason: String,
     },
     /// A user opened a patient's record (audit only).
     PatientView {
@@ -514,7 +516,11 @@ impl<'a> WriteTx<'a> {
                 base_version,
                 fields,
             } => patients::update(self, id, base_version, fields).await,
-            PatientMerge { keep, merge } => patients::merge(self, keep, merge).await,
+            PatientMerge {
+                keep,
+                merge,
+                reason,
+            } => patients::merge(self, keep, merge, &reason).await,
             PatientView { id } => {
                 self.flush().await?;
                 let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM patients WHERE id = ?")

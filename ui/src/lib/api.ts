@@ -84,7 +84,8 @@ export const api = {
   patientUpdate: (id: string, baseVersion: number, input: PatientInput) =>
     call<Patient>("patient_update", { id, baseVersion, input }),
   patientHistory: (id: string) => call<HistoryEntry[]>("patient_history", { id }),
-  patientMerge: (keepId: string, mergeId: string) => call<Patient>("patient_merge", { keepId, mergeId }),
+  patientMerge: (keepId: string, mergeId: string, reason: string) =>
+    call<Patient>("patient_merge", { keepId, mergeId, reason }),
 
   usersList: () => call<User[]>("users_list"),
   userCreate: (user: NewUser) => call<User>("user_create", { user }),

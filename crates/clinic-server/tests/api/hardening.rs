@@ -872,3 +872,66 @@ async fn nul_in_any_documented_field_of_any_endpoint_is_a_4xx() {
         "the document's operations were tried ({tried})"
     );
 }
+
+#[tokio::test]
+async fn a_merge_is_the_desks_or_the_admins_and_its_reason_is_checked() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "alice", Role::Admin).await;
+    let rita = db.user(db.clinic_id, "rita", Role::Reception).await;
+    let doc = db.user(db.clinic_id, "dora", Role::Doctor).await;
+    let s = TestServer::start(&db).await;
+    let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
+    let rita_t = s.sign_in("rita").await.access_token;
+    let dora_t = s.sign_in("dora").await.access_token;
+    let (keep, twin) = (Uuid::now_v7(), Uuid::now_v7());
+    let created = push(
+        &s,
+        &rita_t,
+        ws,
+        vec![
+            mutation(
+                rita,
+                keep,
+                "patient",
+                "create",
+                None,
+                patient(&mrn("KAB", 1), "Smith"),
+            ),
+            mutation(
+                rita,
+                twin,
+                "patient",
+                "create",
+                None,
+                patient(&mrn("KAB", 2), "Smith"),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(outcome(&created, 1).0, "applied", "{}", created.1);
+    let merge = |user: Uuid, reason: Value| {
+        mutation(
+            user,
+            keep,
+            "patient",
+            "merge",
+            Some(1),
+            json!({"keep": keep, "merge": twin, "keep_fields": patient(&mrn("KAB", 1), "Smith"), "reason": reason}),
+        )
+    };
+    let by_doctor = push(&s, &dora_t, ws, vec![merge(doc, json!("Same passport"))]).await;
+    assert_eq!(outcome(&by_doctor, 0).0, "rejected", "{}", by_doctor.1);
+    assert_eq!(
+        by_doctor.1["outcomes"][0]["code"], "forbidden",
+        "{}",
+        by_doctor.1
+    );
+    let too_long = push(&s, &rita_t, ws, vec![merge(rita, json!("x".repeat(501)))]).await;
+    assert_eq!(
+        too_long.1["outcomes"][0]["code"], "validation",
+        "{}",
+        too_long.1
+    );
+    let ok = push(&s, &rita_t, ws, vec![merge(rita, json!("Same passport"))]).await;
+    assert_eq!(outcome(&ok, 0).0, "applied", "{}", ok.1);
+}

@@ -73,7 +73,11 @@ async fn merging_keeps_everything_and_is_audited() {
     db.store
         .commit(
             &actor(Role::Reception),
-            Mutation::PatientMerge { keep, merge },
+            Mutation::PatientMerge {
+                keep,
+                merge,
+                reason: "Registered twice".into(),
+            },
         )
         .await
         .unwrap();
@@ -122,10 +126,56 @@ async fn merging_keeps_everything_and_is_audited() {
         "{err:?}"
     );
     let history = db.store.patient_history(keep).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.action, clinic_domain::audit::AuditAction::Merge);
+    let reason = last.changes.iter().find(|c| c.field == "merge_reason");
     assert_eq!(
-        history.last().unwrap().action,
-        clinic_domain::audit::AuditAction::Merge
+        reason.map(|c| c.after.clone()),
+        Some(serde_json::json!("Registered twice")),
+        "the history says why: {:?}",
+        last.changes
     );
+}
+
+#[tokio::test]
+async fn a_merge_needs_a_reason_and_the_desk_or_the_admin() {
+    let db = TestDb::new().await;
+    let keep = register(&db, fields("Smith", "Anna", "1980-01-01")).await;
+    let merge = register(&db, fields("Smith", "Anna", "1980-01-01")).await;
+    let attempt = |role, reason: &str| {
+        let reason = reason.to_owned();
+        let store = &db.store;
+        async move {
+            store
+                .commit(
+                    &actor(role),
+                    Mutation::PatientMerge {
+                        keep,
+                        merge,
+                        reason,
+                    },
+                )
+                .await
+        }
+    };
+    let err = attempt(Role::Reception, "  ").await.unwrap_err();
+    assert!(
+        matches!(&err, clinic_store::StoreError::Validation(e) if e[0].field == "reason" && e[0].code == "required"),
+        "{err:?}"
+    );
+    for role in [Role::Doctor, Role::Nurse, Role::ImagingOperator] {
+        let err = attempt(role, "Registered twice").await.unwrap_err();
+        assert!(
+            matches!(err, clinic_store::StoreError::Forbidden),
+            "{role:?}: {err:?}"
+        );
+    }
+    assert_eq!(
+        db.store.patient(merge).await.unwrap().status,
+        PatientStatus::Active,
+        "nothing merged yet"
+    );
+    attempt(Role::Reception, "Same passport").await.unwrap();
 }
 
 #[tokio::test]

@@ -460,7 +460,11 @@ async fn a_pending_merge_rebased_over_a_newer_server_value_shows_the_server_valu
     a.store
         .commit(
             &rita_a,
-            clinic_store::Mutation::PatientMerge { keep, merge: twin },
+            clinic_store::Mutation::PatientMerge {
+                keep,
+                merge: twin,
+                reason: "Registered twice".into(),
+            },
         )
         .await
         .unwrap();
@@ -648,6 +652,7 @@ async fn a_merge_reaches_a_workstation_that_had_neither_record() {
             clinic_store::Mutation::PatientMerge {
                 keep: kept,
                 merge: first,
+                reason: "Registered twice".into(),
             },
         )
         .await
@@ -685,7 +690,11 @@ async fn an_edit_of_a_record_merged_elsewhere_is_not_shown() {
     b.store
         .commit(
             &rita_b,
-            clinic_store::Mutation::PatientMerge { keep, merge: dup },
+            clinic_store::Mutation::PatientMerge {
+                keep,
+                merge: dup,
+                reason: "Registered twice".into(),
+            },
         )
         .await
         .unwrap();

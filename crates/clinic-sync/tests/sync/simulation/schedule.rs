@@ -452,7 +452,14 @@ impl Schedule {
         };
         match ws
             .store
-            .commit(&self.admin, Mutation::PatientMerge { keep, merge })
+            .commit(
+                &self.admin,
+                Mutation::PatientMerge {
+                    keep,
+                    merge,
+                    reason: "Registered twice".into(),
+                },
+            )
             .await
         {
             Ok(_) => {
