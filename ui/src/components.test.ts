@@ -154,6 +154,59 @@ describe("PatientForm", () => {
     expect(byId("duplicate-candidate").dataset.mrn).toBe(existing.mrn);
   });
 
+  it("starts in the first field, saves on Ctrl+Enter and says so", async () => {
+    const core = fakeCore({ patient_check_duplicates: () => [], patient_register: () => patient({ id: "p-3" }) });
+    render(PatientForm, { props: { mode: "register" } });
+    await waitFor(() => expect(document.activeElement).toBe(byId("pf-family_name")));
+    expect(byId("pf-shortcut").textContent).toBe("Ctrl+Enter saves");
+    await type("pf-family_name", "ใจดี");
+    await type("pf-given_name", "สมชาย");
+    await fireEvent.change(byId("pf-sex"), { target: { value: "male" } });
+    await type("pf-birth_date", "21.03.1980");
+    await fireEvent.keyDown(byId("pf-given_name"), { key: "Enter", ctrlKey: true });
+    await waitFor(() => expect(core.called("patient_register")).toBe(1));
+  });
+
+  it("asks before Cancel throws typed data away, and not when nothing was typed", async () => {
+    fakeCore({});
+    app.patients = { kind: "register" };
+    render(PatientForm, { props: { mode: "register" } });
+    await type("pf-family_name", "Half-typed");
+    await fireEvent.click(byId("pf-cancel"));
+    expect(byId("discard-ask")).toBeTruthy();
+    expect(app.patients).toEqual({ kind: "register" });
+    await waitFor(() => expect(document.activeElement).toBe(byId("discard-keep")));
+    await fireEvent.click(byId("discard-keep"));
+    expect((byId("pf-family_name") as HTMLInputElement).value).toBe("Half-typed");
+    await fireEvent.click(byId("pf-cancel"));
+    await fireEvent.click(byId("discard-confirm"));
+    expect(app.patients).toEqual({ kind: "search" });
+  });
+
+  it("leaves at once when nothing was typed", async () => {
+    fakeCore({});
+    app.patients = { kind: "register" };
+    render(PatientForm, { props: { mode: "register" } });
+    await fireEvent.click(byId("pf-cancel"));
+    expect(screen.queryByTestId("discard-ask")).toBeNull();
+    expect(app.patients).toEqual({ kind: "search" });
+  });
+
+  it("offers one way to submit and one Cancel while duplicates are shown", async () => {
+    fakeCore({ patient_check_duplicates: () => [{ patient: summary(patient()), reasons: ["phone"] }] });
+    render(PatientForm, { props: { mode: "register" } });
+    await type("pf-family_name", "ใจดี");
+    await type("pf-given_name", "สมชาย");
+    await fireEvent.change(byId("pf-sex"), { target: { value: "male" } });
+    await type("pf-birth_date", "21.03.1980");
+    await fireEvent.click(byId("pf-submit"));
+    await waitFor(() => byId("duplicate-warning"));
+    expect(screen.queryByTestId("pf-submit")).toBeNull();
+    expect(screen.getAllByTestId("duplicate-continue")).toHaveLength(1);
+    const cancels = screen.getAllByRole("button").filter((b) => b.textContent?.trim() === "Cancel");
+    expect(cancels).toHaveLength(1);
+  });
+
   it("cannot be used without write permission", () => {
     fakeCore({});
     app.session = session("nurse");

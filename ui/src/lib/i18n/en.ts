@@ -147,6 +147,10 @@ export const en = {
   "form.submit_register": "Register",
   "form.submit_edit": "Save changes",
   "form.busy": "Saving…",
+  "form.discard_question": "Discard what you typed?",
+  "form.discard": "Discard",
+  "form.keep_editing": "Keep editing",
+  "form.shortcut_save": "Ctrl+Enter saves",
   "form.has_errors": "Please correct the highlighted fields.",
   "form.required_mark": "required",
 

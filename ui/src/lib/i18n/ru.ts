@@ -149,6 +149,10 @@ export const ru: Record<MessageKey, string> = {
   "form.submit_register": "Зарегистрировать",
   "form.submit_edit": "Сохранить изменения",
   "form.busy": "Сохранение…",
+  "form.discard_question": "Отменить введённые данные?",
+  "form.discard": "Отменить изменения",
+  "form.keep_editing": "Продолжить ввод",
+  "form.shortcut_save": "Ctrl+Enter — сохранить",
   "form.has_errors": "Исправьте отмеченные поля.",
   "form.required_mark": "обязательно",
 

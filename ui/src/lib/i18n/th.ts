@@ -149,6 +149,10 @@ export const th: Record<MessageKey, string> = {
   "form.submit_register": "ลงทะเบียน",
   "form.submit_edit": "บันทึกการแก้ไข",
   "form.busy": "กำลังบันทึก…",
+  "form.discard_question": "ยกเลิกข้อมูลที่กรอกไว้หรือไม่",
+  "form.discard": "ยกเลิกข้อมูล",
+  "form.keep_editing": "กรอกต่อ",
+  "form.shortcut_save": "Ctrl+Enter เพื่อบันทึก",
   "form.has_errors": "กรุณาแก้ไขช่องที่ทำเครื่องหมายไว้",
   "form.required_mark": "จำเป็น",
 
