@@ -57,6 +57,10 @@ describe("App start", () => {
     await waitFor(() => expect(byId("statusbar-connection").textContent).toContain("Offline"));
     expect(screen.queryByTestId("nav-admin")).toBeNull();
     expect(byId("nav-patients")).toBeTruthy();
+    // Sections whose screens are not built yet are not in the menu.
+    for (const section of ["schedule", "queue", "records", "imaging", "reports"]) {
+      expect(screen.queryByTestId(`nav-${section}`), section).toBeNull();
+    }
     // The lazily loaded shell may take most of the default 5 s on a busy machine.
   }, 15_000);
 
@@ -75,6 +79,32 @@ describe("App start", () => {
     await waitFor(() => byId("lock-screen"), { timeout: 2000 });
     expect(byId("lock-password")).toBeTruthy();
   });
+});
+
+describe("Languages", () => {
+  it("the sign-in screen keeps the workstation's language, whatever the last user's was", async () => {
+    setLanguage("ru");
+    fakeCore({
+      workstation_info: () => info(),
+      current_session: () => null,
+      ui_show: () => null,
+      ui_ready: () => null,
+      sign_in: () => ({ ...session("nurse"), user: { ...session("nurse").user, language: "th" } }),
+      sign_out: () => null,
+      sync_status: () => syncStatus(),
+    });
+    render(App);
+    await waitFor(() => byId("signin-username"));
+    await type("signin-username", "nina");
+    await type("signin-password", "Quiet-Harbor-57");
+    await fireEvent.click(byId("signin-submit"));
+    await waitFor(() => byId("statusbar"), { timeout: 5000 });
+    expect(document.documentElement.lang).toBe("th");
+    await fireEvent.click(byId("signout"));
+    await waitFor(() => byId("signin-username"));
+    expect(document.documentElement.lang).toBe("ru");
+    expect(byId("signin-submit").textContent).toBe("Войти");
+  }, 15_000);
 });
 
 describe("SignIn", () => {

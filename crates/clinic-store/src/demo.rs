@@ -182,13 +182,11 @@ const RU_STREETS: [&str; 5] = [
 ];
 const TH_STREETS: [&str; 4] = ["ถนนสุขุมวิท", "ถนนพหลโยธิน", "ถนนรัชดาภิเษก", "ถนนเพชรบุรี"];
 const EN_STREETS: [&str; 4] = ["High Street", "Station Road", "Church Lane", "Park Avenue"];
-const ALLERGIES: [&str; 5] = [
-    "Penicillin",
-    "Пенициллин",
-    "ถั่วลิสง (peanuts)",
-    "Aspirin",
-    "Латекс",
-];
+/// Allergies, written in the patient's own script (an English patient
+/// with a Russian allergy reads as a data error).
+const RU_ALLERGIES: [&str; 3] = ["Пенициллин", "Латекс", "Аспирин"];
+const TH_ALLERGIES: [&str; 3] = ["ถั่วลิสง", "เพนิซิลลิน", "แอสไพริน"];
+const EN_ALLERGIES: [&str; 3] = ["Penicillin", "Latex", "Aspirin"];
 
 fn pick<'a>(rng: &mut StdRng, list: &[&'a str]) -> &'a str {
     list[rng.gen_range(0..list.len())]
@@ -274,7 +272,14 @@ fn one(rng: &mut StdRng, today: NaiveDate) -> PatientInput {
             )
         }),
         address: Some(street),
-        allergies: rng.gen_bool(0.1).then(|| pick(rng, &ALLERGIES).to_owned()),
+        allergies: rng.gen_bool(0.1).then(|| {
+            let list: &[&str] = match script {
+                0..45 => &RU_ALLERGIES,
+                45..80 => &TH_ALLERGIES,
+                _ => &EN_ALLERGIES,
+            };
+            pick(rng, list).to_owned()
+        }),
         ..Default::default()
     }
 }
@@ -396,4 +401,30 @@ pub async fn load(store: &Store, actor: &Actor, patient_count: usize) -> Result<
     }
     store.commit_batch(actor, batch).await?;
     Ok(patient_count as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Which script a text is written in: Cyrillic, Thai or Latin.
+    fn script(s: &str) -> &'static str {
+        if s.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c)) {
+            "cyrillic"
+        } else if s.chars().any(|c| ('\u{0E00}'..='\u{0E7F}').contains(&c)) {
+            "thai"
+        } else {
+            "latin"
+        }
+    }
+
+    #[test]
+    fn allergies_are_written_in_the_patients_own_script() {
+        let mut seen = 0;
+        for p in super::patients(11).take(3_000) {
+            if let Some(a) = &p.allergies {
+                seen += 1;
+                assert_eq!(script(a), script(&p.family_name), "{} / {a}", p.family_name);
+            }
+        }
+        assert!(seen > 100, "enough demo patients have allergies: {seen}");
+    }
 }

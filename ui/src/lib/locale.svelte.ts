@@ -7,10 +7,28 @@ import { formatDate, formatDateTime, formatRecent } from "./format";
 /** The UI language, shared by every component. */
 export const locale = $state<{ lang: Language }>({ lang: storedLanguage() });
 
+/**
+ * Sets the workstation's language: the one the set-up and sign-in screens
+ * show, kept for the next start and for after each sign-out.
+ */
 export function setLanguage(lang: Language): void {
-  locale.lang = lang;
   storeLanguage(lang);
+  showLanguage(lang);
+}
+
+/**
+ * Shows `lang` for the signed-in user only: the workstation's language
+ * comes back at sign-out, so a Russian receptionist does not get the Thai
+ * nurse's language on the sign-in screen.
+ */
+export function showLanguage(lang: Language): void {
+  locale.lang = lang;
   if (typeof document !== "undefined") document.documentElement.lang = lang;
+}
+
+/** Back to the workstation's language (after sign-out). */
+export function showWorkstationLanguage(): void {
+  showLanguage(storedLanguage());
 }
 
 /** Translates `key` in the current language (reactive in templates). */

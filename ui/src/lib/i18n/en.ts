@@ -74,8 +74,6 @@ export const en = {
   "nav.signout": "Sign out",
   "nav.main": "Main navigation",
 
-  "coming.title": "{section} is coming",
-  "coming.body": "This part of the workstation is being built and will appear in an update. Patient registration and search already work.",
 
   "status.user": "User",
   "status.workstation": "Workstation",

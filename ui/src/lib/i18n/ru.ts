@@ -76,8 +76,6 @@ export const ru: Record<MessageKey, string> = {
   "nav.signout": "Выйти",
   "nav.main": "Главное меню",
 
-  "coming.title": "Раздел «{section}» скоро появится",
-  "coming.body": "Эта часть рабочего места ещё в разработке и появится в одном из обновлений. Регистрация и поиск пациентов уже работают.",
 
   "status.user": "Пользователь",
   "status.workstation": "Рабочее место",

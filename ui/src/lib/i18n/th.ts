@@ -76,8 +76,6 @@ export const th: Record<MessageKey, string> = {
   "nav.signout": "ออกจากระบบ",
   "nav.main": "เมนูหลัก",
 
-  "coming.title": "ส่วน “{section}” กำลังจะมาเร็ว ๆ นี้",
-  "coming.body": "ส่วนนี้ของระบบกำลังพัฒนาและจะพร้อมใช้งานในการอัปเดตครั้งถัดไป ขณะนี้สามารถลงทะเบียนและค้นหาผู้ป่วยได้แล้ว",
 
   "status.user": "ผู้ใช้",
   "status.workstation": "เครื่องทำงาน",
