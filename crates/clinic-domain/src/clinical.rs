@@ -143,11 +143,10 @@ impl LabResult {
             if required && v.is_empty() {
                 e.push(FieldError::new(field, "required", "is required"));
             } else if v.chars().count() > max {
-                e.push(FieldError::new(
-                    field,
-                    "too_long",
-                    format!("at most {max} characters"),
-                ));
+                e.push(
+                    FieldError::new(field, "too_long", format!("at most {max} characters"))
+                        .with_limit(max),
+                );
             } else if v.chars().any(char::is_control) {
                 e.push(FieldError::new(
                     field,

@@ -100,6 +100,11 @@ pub struct FieldError {
     pub code: String,
     /// An English description for logs and tests.
     pub message: String,
+    /// The limit the rule names (`too_long`: most characters, `too_short`:
+    /// fewest, `too_many`: most items), so the form can say it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub limit: Option<u32>,
 }
 
 impl FieldError {
@@ -109,7 +114,14 @@ impl FieldError {
             field: field.into(),
             code: code.to_owned(),
             message: message.into(),
+            limit: None,
         }
+    }
+
+    /// The same error, naming the limit its rule sets.
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(u32::try_from(limit).unwrap_or(u32::MAX));
+        self
     }
 }
 

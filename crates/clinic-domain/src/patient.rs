@@ -177,6 +177,11 @@ impl Checker {
         self.errors.push(FieldError::new(field, code, message));
     }
 
+    fn fail_limit(&mut self, field: &str, code: &str, message: &str, limit: usize) {
+        self.errors
+            .push(FieldError::new(field, code, message).with_limit(limit));
+    }
+
     /// Trims `value` and checks length and characters; `None` when empty.
     fn text(&mut self, field: &str, value: &str, max: usize, lines: Lines) -> Option<String> {
         let value = value.trim();
@@ -184,10 +189,11 @@ impl Checker {
             return None;
         }
         if value.chars().count() > max {
-            self.fail(
+            self.fail_limit(
                 field,
                 "too_long",
                 &format!("must be at most {max} characters"),
+                max,
             );
         }
         let bad = value
@@ -313,7 +319,7 @@ impl PatientInput {
         };
 
         if self.phones.len() > MAX_PHONES {
-            c.fail("phones", "too_many", "at most 5 phone numbers");
+            c.fail_limit("phones", "too_many", "at most 5 phone numbers", MAX_PHONES);
         }
         let phones = self
             .phones

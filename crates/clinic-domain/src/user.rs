@@ -179,10 +179,16 @@ const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 pub fn check_password(password: &str, username: &str) -> Result<(), FieldError> {
     let weak = |code: &str, message: &str| Err(FieldError::new("password", code, message));
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return weak("too_short", "must be at least 10 characters");
+        return Err(
+            FieldError::new("password", "too_short", "must be at least 10 characters")
+                .with_limit(MIN_PASSWORD_CHARS),
+        );
     }
     if password.chars().count() > MAX_PASSWORD_CHARS {
-        return weak("too_long", "must be at most 256 characters");
+        return Err(
+            FieldError::new("password", "too_long", "must be at most 256 characters")
+                .with_limit(MAX_PASSWORD_CHARS),
+        );
     }
     let lower = password.to_lowercase();
     if COMMON_PASSWORDS.lines().any(|p| p == lower) {

@@ -15,4 +15,9 @@ code: string,
 /**
  * An English description for logs and tests.
  */
-message: string, };
+message: string, 
+/**
+ * The limit the rule names (`too_long`: most characters, `too_short`:
+ * fewest, `too_many`: most items), so the form can say it.
+ */
+limit?: number, };

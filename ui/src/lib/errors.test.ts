@@ -19,6 +19,20 @@ describe("toErrorBody", () => {
   });
 });
 
+describe("field error limits", () => {
+  it("say the limit the core names, in every language", () => {
+    const tooLong = { code: "too_long", message: "must be at most 100 characters", limit: 100 };
+    expect(fieldErrorMessage(tooLong, "en")).toBe("Too long: at most 100 characters.");
+    expect(fieldErrorMessage(tooLong, "ru")).toBe("Слишком длинно: не более 100 символов.");
+    expect(fieldErrorMessage(tooLong, "th")).toBe("ยาวเกินไป: ไม่เกิน 100 ตัวอักษร");
+    expect(fieldErrorMessage({ code: "too_short", message: "", limit: 10 }, "en")).toBe("Too short: at least 10 characters.");
+  });
+  it("keep the limit through toErrorBody", () => {
+    const body = toErrorBody({ code: "validation", message: "", fields: [{ field: "notes", code: "too_long", message: "", limit: 2000 }] });
+    expect(body.fields[0]?.limit).toBe(2000);
+  });
+});
+
 describe("messages", () => {
   it("translates error codes", () => {
     expect(errorMessage("invalid_credentials", "en")).toBe("Wrong user name or password.");

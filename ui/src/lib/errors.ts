@@ -83,8 +83,13 @@ export function errorMessage(code: ErrorCode | string, lang: Language): string {
 }
 
 /** The user-facing text for one field's error. */
-export function fieldErrorMessage(err: Pick<FieldError, "code" | "message">, lang: Language): string {
+export function fieldErrorMessage(err: Pick<FieldError, "code" | "message" | "limit">, lang: Language): string {
   const key = `field_error.${err.code}`;
+  // A rule with a limit says it: "Too long: at most 100 characters."
+  const withLimit = `${key}_limit`;
+  if (err.limit !== undefined && hasKey(withLimit)) {
+    return translate(lang, withLimit as MessageKey, { limit: err.limit });
+  }
   if (hasKey(key)) return translate(lang, key as MessageKey);
   // An unknown code: fall back to the core's English description.
   return err.message || translate(lang, "field_error.invalid");

@@ -333,6 +333,9 @@ export const en = {
 
   "field_error.required": "Required.",
   "field_error.too_long": "Too long.",
+  "field_error.too_long_limit": "Too long: at most {limit} characters.",
+  "field_error.too_short_limit": "Too short: at least {limit} characters.",
+  "field_error.too_many_limit": "Too many: at most {limit}.",
   "field_error.control_chars": "Contains characters that are not allowed.",
   "field_error.in_future": "Cannot be in the future.",
   "field_error.too_old": "Must be in 1900 or later.",

@@ -335,6 +335,9 @@ export const ru: Record<MessageKey, string> = {
 
   "field_error.required": "Обязательное поле.",
   "field_error.too_long": "Слишком длинное значение.",
+  "field_error.too_long_limit": "Слишком длинно: не более {limit} символов.",
+  "field_error.too_short_limit": "Слишком коротко: не менее {limit} символов.",
+  "field_error.too_many_limit": "Слишком много: не более {limit}.",
   "field_error.control_chars": "Содержит недопустимые символы.",
   "field_error.in_future": "Не может быть в будущем.",
   "field_error.too_old": "Не ранее 1900 года.",

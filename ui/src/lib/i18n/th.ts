@@ -335,6 +335,9 @@ export const th: Record<MessageKey, string> = {
 
   "field_error.required": "จำเป็นต้องกรอก",
   "field_error.too_long": "ยาวเกินไป",
+  "field_error.too_long_limit": "ยาวเกินไป: ไม่เกิน {limit} ตัวอักษร",
+  "field_error.too_short_limit": "สั้นเกินไป: อย่างน้อย {limit} ตัวอักษร",
+  "field_error.too_many_limit": "มากเกินไป: ไม่เกิน {limit} รายการ",
   "field_error.control_chars": "มีอักขระที่ไม่อนุญาต",
   "field_error.in_future": "ต้องไม่เป็นวันในอนาคต",
   "field_error.too_old": "ต้องเป็นปี ค.ศ. 1900 (พ.ศ. 2443) หรือหลังจากนั้น",
