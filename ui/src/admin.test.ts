@@ -57,8 +57,8 @@ describe("Audit", () => {
     const core = fakeCore({
       users_list: () => [],
       audit_list: () => [
-        { seq: 2, at: "2026-01-02T10:00:00Z", user_id: "u", user_name: "Rita", workstation_id: "w", action: "view", entity: "patient", entity_id: "p-1", before: null, after: null },
-        { seq: 1, at: "2026-01-02T09:00:00Z", user_id: "u", user_name: "Rita", workstation_id: "w", action: "create", entity: "patient", entity_id: "p-1", before: null, after: { family_name: "ใจดี" } },
+        { seq: 2, at: "2026-01-02T10:00:00Z", user_id: "u", user_name: "Rita", workstation_id: "w", action: "view", entity: "patient", entity_id: "p-1", before: null, after: null, subject: null },
+        { seq: 1, at: "2026-01-02T09:00:00Z", user_id: "u", user_name: "Rita", workstation_id: "w", action: "create", entity: "patient", entity_id: "p-1", before: null, after: { family_name: "ใจดี" }, subject: null },
       ],
       audit_verify: () => ({ entries: 2, first_bad_seq: null, problem: null }),
     });
@@ -75,6 +75,28 @@ describe("Audit", () => {
     expect(byId("audit-table").textContent).toContain("ใจดี");
     await fireEvent.click(byId("audit-verify"));
     await waitFor(() => expect(byId("audit-verify-result").textContent).toContain("intact"));
+  });
+
+  it("takes filter dates in the user's format, Buddhist-era years in Thai, and refuses a non-date", async () => {
+    setLanguage("th");
+    const core = fakeCore({ users_list: () => [], audit_list: () => [] });
+    render(Audit);
+    await waitFor(() => expect(core.called("audit_list")).toBe(1));
+    expect(byId("audit-filter-from").getAttribute("placeholder")).toBe("วว.ดด.ปปปป");
+    await type("audit-filter-from", "01.02.2569");
+    await type("audit-filter-to", "31.02.2569");
+    await fireEvent.click(byId("audit-apply"));
+    await waitFor(() => byId("audit-filter-to-error"));
+    expect(core.called("audit_list")).toBe(1);
+    await type("audit-filter-to", "03.02.2569");
+    await fireEvent.click(byId("audit-apply"));
+    await waitFor(() => expect(core.called("audit_list")).toBe(2));
+    const filter = core.calls.filter((c) => c.cmd === "audit_list")[1]?.args.filter as { from: string; to: string };
+    const from = new Date(filter.from);
+    expect([from.getFullYear(), from.getMonth() + 1, from.getDate()]).toEqual([2026, 2, 1]);
+    const to = new Date(filter.to);
+    expect([to.getFullYear(), to.getMonth() + 1, to.getDate()]).toEqual([2026, 2, 4]);
+    setLanguage("en");
   });
 });
 

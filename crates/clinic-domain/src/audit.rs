@@ -89,6 +89,21 @@ pub struct AuditEntry {
     /// The record after the change.
     #[ts(type = "unknown")]
     pub after: Option<Value>,
+    /// The patient the entry is about, as they are now (MRN and name), so
+    /// the log can name and link them instead of showing an id.
+    pub subject: Option<AuditSubject>,
+}
+
+/// A patient named by an audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct AuditSubject {
+    /// The record's id, to open it.
+    pub id: Uuid,
+    /// Its MRN.
+    pub mrn: String,
+    /// Family and given name.
+    pub name: String,
 }
 
 /// Filters for browsing the audit log; all optional.

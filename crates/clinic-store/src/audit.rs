@@ -1,6 +1,6 @@
 //! Reading and verifying the audit trail.
 
-use clinic_domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditVerification};
+use clinic_domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditSubject, AuditVerification};
 use serde_json::Value;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
@@ -25,6 +25,7 @@ impl AuditRow {
             entity_id: self.entity_id.as_deref().map(uuid).transpose()?,
             before: json(&self.before),
             after: json(&self.after),
+            subject: None,
         })
     }
 }
@@ -92,13 +93,47 @@ impl Store {
         let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
         qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
         let rows: Vec<AuditRow> = qb.build_query_as().fetch_all(self.pool()).await?;
-        rows.iter()
+        let mut entries = rows
+            .iter()
             .map(|row| {
                 let mut entry = row.to_entry()?;
                 summarise_import(&mut entry, filter.entity_id);
                 Ok(entry)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        self.name_subjects(&mut entries).await?;
+        Ok(entries)
+    }
+
+    /// Fills each patient entry's [`AuditSubject`] (one query for the page).
+    async fn name_subjects(&self, entries: &mut [AuditEntry]) -> Result<()> {
+        let mut ids: Vec<String> = entries
+            .iter()
+            .filter(|e| e.entity == "patient")
+            .filter_map(|e| e.entity_id.map(|id| id.to_string()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut found = std::collections::HashMap::new();
+        for row in self.summaries(&ids).await? {
+            let id = Uuid::parse_str(&row.id).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let name = format!("{} {}", row.family_name, row.given_name);
+            found.insert(
+                id,
+                AuditSubject {
+                    id,
+                    mrn: row.mrn,
+                    name,
+                },
+            );
+        }
+        for e in entries.iter_mut().filter(|e| e.entity == "patient") {
+            e.subject = e.entity_id.and_then(|id| found.get(&id).cloned());
+        }
+        Ok(())
     }
 
     /// Walks the whole chain, recomputing each hash: a changed, removed or

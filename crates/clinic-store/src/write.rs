@@ -491,7 +491,9 @@ impl<'a> WriteTx<'a> {
                      VALUES (1, ?1, ?2, ?3, ?4, ?4)",
                 )
                 .bind(id.to_string())
-                .bind(format!("Workstation {mrn_prefix}"))
+                // The prefix alone until an admin names it: a default
+                // written in one language would stay in it for everyone.
+                .bind(&mrn_prefix)
                 .bind(&mrn_prefix)
                 .bind(&now)
                 .execute(&mut *self.tx)

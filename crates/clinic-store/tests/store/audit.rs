@@ -95,4 +95,21 @@ async fn views_are_audited_and_filterable() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].user_name, "test nurse");
     assert_eq!(entries[0].workstation_id, db.store.workstation_id());
+    // The log names the patient by MRN and name, not by a cut-off id.
+    let subject = entries[0]
+        .subject
+        .clone()
+        .expect("a patient entry names its patient");
+    assert_eq!(subject.id, id);
+    assert_eq!(subject.name, "Test View");
+    assert_eq!(subject.mrn, db.store.patient(id).await.unwrap().mrn);
+    let sessions = db
+        .store
+        .audit_entries(&clinic_domain::audit::AuditFilter {
+            entity: Some("user".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(sessions.iter().all(|e| e.subject.is_none()));
 }
