@@ -276,6 +276,23 @@ describe("PatientRecord", () => {
 });
 
 describe("PatientSearch", () => {
+  it("offers to register the typed name when nobody is found, with the form filled in", async () => {
+    fakeCore({ patient_search: () => [] });
+    app.session = session("reception");
+    render(PatientSearch);
+    await type("patient-search", "Newcomer Nina 02.03.1990");
+    await waitFor(() => byId("register-from-search"));
+    expect(byId("register-from-search").textContent).toContain("Newcomer Nina 02.03.1990");
+    await fireEvent.click(byId("register-from-search"));
+    expect(app.patients).toEqual({
+      kind: "register",
+      prefill: { family_name: "Newcomer", given_name: "Nina", birth_date: "02.03.1990" },
+    });
+    render(PatientForm, { props: { mode: "register", prefill: app.patients.kind === "register" ? app.patients.prefill : {} } });
+    expect((byId("pf-family_name") as HTMLInputElement).value).toBe("Newcomer");
+    expect((byId("pf-birth_date") as HTMLInputElement).value).toBe("02.03.1990");
+  });
+
   it("searches as you type and opens a result with the keyboard", async () => {
     const a = patient();
     const b = patient({ id: "p-2", mrn: "K7Q-000002-2", given_name: "สมชัย" });

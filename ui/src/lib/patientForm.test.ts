@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Patient } from "../bindings/Patient";
-import { emptyForm, formFromPatient, formToInput, remapPhoneErrors } from "./patientForm";
+import { emptyForm, formFromPatient, formToInput, remapPhoneErrors, prefillFromQuery } from "./patientForm";
 
 describe("formToInput", () => {
   it("trims, nulls empty optionals and sends ISO dates", () => {
@@ -93,5 +93,19 @@ describe("formFromPatient", () => {
     const f = formFromPatient({ ...base, birth_date: "1986-07-01", birth_date_estimated: true }, new Date(2026, 5, 1));
     expect(f.birth_date).toBe("");
     expect(f.estimated_age).toBe("40");
+  });
+});
+
+describe("prefillFromQuery", () => {
+  it("puts each typed word where it belongs", () => {
+    expect(prefillFromQuery("Иванова Мария Петровна 21.03.1980")).toEqual({
+      family_name: "Иванова",
+      given_name: "Мария",
+      middle_name: "Петровна",
+      birth_date: "21.03.1980",
+    });
+    expect(prefillFromQuery("ใจดี 081-234-5678")).toEqual({ family_name: "ใจดี", phones: ["081-234-5678"] });
+    expect(prefillFromQuery("1100700123456")).toEqual({ national_id: "1100700123456" });
+    expect(prefillFromQuery("  ")).toEqual({});
   });
 });

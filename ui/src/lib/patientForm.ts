@@ -40,6 +40,34 @@ export function emptyForm(): PatientFormModel {
   };
 }
 
+/**
+ * A new registration started from a search that found nobody: the typed
+ * words go where they belong. A date becomes the birth date, a number of
+ * 6–15 digits a phone (a 13-digit one a national ID), letters the family,
+ * given and middle name in the order typed.
+ */
+export function prefillFromQuery(query: string): Partial<PatientFormModel> {
+  const out: Partial<PatientFormModel> = {};
+  const names: string[] = [];
+  for (const word of query.trim().split(/\s+/).filter(Boolean)) {
+    const digits = word.replace(/\D/g, "");
+    if (normalizeDate(word) !== null || /^\d{1,2}[./]\d{1,2}[./]\d{4}$/.test(word)) {
+      out.birth_date ??= word;
+    } else if (/^[+\d().-]+$/.test(word) && digits.length === 13) {
+      out.national_id ??= word;
+    } else if (/^[+\d().-]+$/.test(word) && digits.length >= 6 && digits.length <= 15) {
+      out.phones ??= [word];
+    } else if (/\p{L}/u.test(word)) {
+      names.push(word);
+    }
+  }
+  const [family, given, ...middle] = names;
+  if (family) out.family_name = family;
+  if (given) out.given_name = given;
+  if (middle.length) out.middle_name = middle.join(" ");
+  return out;
+}
+
 /** The edit form for a stored record. An estimated birth date is edited as an age. */
 export function formFromPatient(p: Patient, today: Date = new Date()): PatientFormModel {
   const estimated = p.birth_date_estimated;

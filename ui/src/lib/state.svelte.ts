@@ -1,3 +1,4 @@
+import type { PatientFormModel } from "./patientForm";
 import type { Permission } from "../bindings/Permission";
 import type { Session } from "../bindings/Session";
 import type { WorkstationInfo } from "../bindings/WorkstationInfo";
@@ -7,7 +8,7 @@ export type Section = "patients" | "schedule" | "queue" | "records" | "imaging" 
 
 export type PatientView =
   | { kind: "search" }
-  | { kind: "register" }
+  | { kind: "register"; prefill?: Partial<PatientFormModel> }
   | { kind: "record"; id: string }
   | { kind: "edit"; id: string }
   | { kind: "conflicts" }

@@ -102,6 +102,7 @@ export const en = {
   "patients.no_results": "No patients found for “{query}”.",
   "patients.results_count": "{count} found",
   "patients.register": "Register patient",
+  "patients.register_typed": "Register “{query}” as a new patient",
   "patients.import": "Import CSV",
   "patients.col_mrn": "MRN",
   "patients.col_name": "Name",

@@ -104,6 +104,7 @@ export const ru: Record<MessageKey, string> = {
   "patients.no_results": "По запросу «{query}» пациенты не найдены.",
   "patients.results_count": "Найдено: {count}",
   "patients.register": "Зарегистрировать пациента",
+  "patients.register_typed": "Зарегистрировать «{query}» как нового пациента",
   "patients.import": "Импорт CSV",
   "patients.col_mrn": "Номер карты",
   "patients.col_name": "ФИО",

@@ -104,6 +104,7 @@ export const th: Record<MessageKey, string> = {
   "patients.no_results": "ไม่พบผู้ป่วยสำหรับ “{query}”",
   "patients.results_count": "พบ {count} ราย",
   "patients.register": "ลงทะเบียนผู้ป่วย",
+  "patients.register_typed": "ลงทะเบียน “{query}” เป็นผู้ป่วยใหม่",
   "patients.import": "นำเข้า CSV",
   "patients.col_mrn": "HN",
   "patients.col_name": "ชื่อ",
