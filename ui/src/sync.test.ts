@@ -65,6 +65,14 @@ describe("SyncStatusBar", () => {
     expect(screen.queryByTestId("statusbar-problem")).toBeNull();
   });
 
+  it("says nothing of saved sign-ins on a workstation without a server, and what to do with one", () => {
+    const { unmount } = render(SyncStatusBar, { status: syncStatus({ configured: false, tokens_session_only: true }) });
+    expect(screen.queryByTestId("statusbar-session-only")).toBeNull();
+    unmount();
+    render(SyncStatusBar, { status: syncStatus({ tokens_session_only: true }) });
+    expect(byId("statusbar-session-only").getAttribute("title")).toContain("install and unlock a keyring");
+  });
+
   it("shows the session-only note and a stalled sync's problem together", () => {
     render(SyncStatusBar, {
       status: syncStatus({ tokens_session_only: true, problem: { code: "sign_in_needed", message: "x" } }),

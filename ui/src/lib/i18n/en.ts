@@ -369,7 +369,7 @@ export const en = {
   "status.never_synced": "Not synced yet",
   "status.conflicts": "Conflicts to review: {count}",
   "status.session_tokens": "Sign-ins kept for this session only",
-  "status.session_tokens_hint": "No keychain on this computer: after a restart each user signs in online again before their changes can be sent.",
+  "status.session_tokens_hint": "No keychain on this computer, so sign-ins to the server are not saved: after a restart each user signs in once while online before their changes are sent. To keep them, install and unlock a keyring (GNOME Keyring or KWallet) and restart the app.",
   "status.syncing": "Syncing… {percent}%",
   "sync_problem.sign_in_needed": "Sync waits: a user must sign in while online",
   "sync_problem.server_unreachable": "Server unreachable; changes are kept here",
