@@ -336,6 +336,29 @@ pub async fn import_patients_csv(
     Ok(report)
 }
 
+/// Saves the refused rows of an import (the report's `rejected_csv`) as a
+/// new file in the user's Downloads folder (else their home folder), named
+/// after the imported file; returns where it went.
+#[tauri::command]
+pub async fn import_save_rejected(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    csv: String,
+    file_name: String,
+) -> CmdResult<String> {
+    use tauri::Manager;
+    state.ws().await?.check_signed_in()?;
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+    let stem = file_name.trim_end_matches(".csv").trim_end_matches(".CSV");
+    let path = crate::saved_files::save_new(&dir, &format!("{stem}.rejected"), "csv", &csv)
+        .map_err(StoreError::Io)?;
+    Ok(path.display().to_string())
+}
+
 /// The sync status now (any signed-in user); changes also arrive as the
 /// `sync-status` event.
 #[tauri::command]

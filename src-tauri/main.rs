@@ -8,6 +8,7 @@
 
 mod commands;
 mod error;
+mod saved_files;
 mod startup;
 mod state;
 
@@ -80,6 +81,7 @@ fn main() {
             commands::workstation_rename,
             commands::demo_load,
             commands::import_patients_csv,
+            commands::import_save_rejected,
             commands::sync_status,
             commands::sync_enroll,
             commands::conflicts_list,

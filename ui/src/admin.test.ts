@@ -101,13 +101,17 @@ describe("Audit", () => {
 });
 
 describe("ImportDialog", () => {
-  it("checks the file first, then imports with progress", async () => {
-    fakeCore({
+  const refusedRow = { line: 3, field: "birth_date", code: "bad_date", message: "birth_date is not a date" };
+  const rejected = "family_name,given_name,birth_date,import_error\nE,F,31.02.1980,birth_date is not a date\n";
+
+  it("checks the file first, imports, says how many were not imported and saves them as CSV", async () => {
+    const core = fakeCore({
       import_patients_csv: async (a) => {
-        if (a.dryRun) return { rows: 3, imported: 2, errors: [{ line: 3, field: "birth_date", message: "bad date" }], dry_run: true };
+        if (a.dryRun) return { rows: 3, imported: 2, errors: [refusedRow], dry_run: true, rejected_csv: rejected };
         await emit("import-progress", { done: 2, bytes_read: 50, bytes_total: 100 });
-        return { rows: 3, imported: 2, errors: [{ line: 3, field: "birth_date", message: "bad date" }], dry_run: false };
+        return { rows: 3, imported: 2, errors: [refusedRow], dry_run: false, rejected_csv: rejected };
       },
+      import_save_rejected: () => "/home/rita/Downloads/p.rejected.csv",
     });
     render(ImportDialog, { props: { onclose: () => {} } });
     const file = new File(["family_name,given_name\nA,B\nC,D\nE,F\n"], "p.csv", { type: "text/csv" });
@@ -115,11 +119,42 @@ describe("ImportDialog", () => {
     await waitFor(() => expect((byId("import-check") as HTMLButtonElement).disabled).toBe(false));
     await fireEvent.click(byId("import-check"));
     await waitFor(() => byId("import-summary"));
-    expect(byId("import-summary").textContent).toContain("3 rows read: 2 can be imported, 1 with errors");
-    expect(screen.getAllByTestId("import-error")[0]?.textContent).toContain("bad date");
+    expect(byId("import-summary").textContent).toContain("3 rows read: 2 can be imported, 1 cannot");
+    // The field's label and the rule, not the core's English text.
+    expect(screen.getAllByTestId("import-error")[0]?.textContent).toContain("Date of birth: Enter a date like");
     await fireEvent.click(byId("import-run"));
-    await waitFor(() => expect(byId("import-summary").textContent).toContain("Imported 2 of 3"));
-    expect(toasts.items.some((t) => t.kind === "saved")).toBe(true);
+    await waitFor(() => expect(byId("import-summary").textContent).toContain("Imported 2 of 3 rows; 1 were not imported"));
+    expect(byId("import-summary").classList.contains("warn")).toBe(true);
+    expect(toasts.items.some((t) => t.kind === "saved"), "no green tick for a partial import").toBe(false);
+    await fireEvent.click(byId("import-save-rejected"));
+    await waitFor(() => byId("import-saved-to"));
+    expect(byId("import-saved-to").textContent).toContain("/home/rita/Downloads/p.rejected.csv");
+    expect(core.calls.find((c) => c.cmd === "import_save_rejected")?.args).toEqual({ csv: rejected, fileName: "p.csv" });
+  });
+
+  it("names every missing and unknown column of a wrong header, in Russian too", async () => {
+    setLanguage("ru");
+    fakeCore({
+      import_patients_csv: () =>
+        reject("validation", [
+          { field: "column.blood_group", code: "unknown_column", message: "x" },
+          { field: "column.3", code: "unknown_column", message: "x" },
+          { field: "column.given_name", code: "missing_column", message: "x" },
+        ]),
+    });
+    render(ImportDialog, { props: { onclose: () => {} } });
+    const file = new File(["family_name,blood_group\nA,B\n"], "p.csv", { type: "text/csv" });
+    await fireEvent.change(byId("import-file"), { target: { files: [file] } });
+    await waitFor(() => expect((byId("import-check") as HTMLButtonElement).disabled).toBe(false));
+    await fireEvent.click(byId("import-check"));
+    await waitFor(() => expect(screen.getAllByTestId("import-header-problem").length).toBeGreaterThan(0));
+    const problems = screen.getAllByTestId("import-header-problem").map((p) => p.textContent);
+    expect(problems).toEqual([
+      "«blood_group» — неизвестный столбец.",
+      "У столбца 3 неизвестное имя (нет строки заголовков?).",
+      "Нет столбца «given_name» (Имя); он обязателен.",
+    ]);
+    setLanguage("en");
   });
 });
 

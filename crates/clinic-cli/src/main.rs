@@ -206,8 +206,14 @@ fn check_header(file: &Path) -> anyhow::Result<()> {
             InputFileError(format!("{} is empty or has no header row", file.display())).into(),
         );
     }
-    ColumnMap::from_header(header.iter())
-        .map_err(|m| InputFileError(format!("wrong header in {}: {m}", file.display())))?;
+    ColumnMap::from_header(header.iter()).map_err(|problems| {
+        let each: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+        InputFileError(format!(
+            "wrong header in {}: {}",
+            file.display(),
+            each.join("; ")
+        ))
+    })?;
     Ok(())
 }
 

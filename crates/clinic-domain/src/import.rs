@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::FieldError;
 use crate::patient::{PatientInput, Sex};
 
 /// The CSV columns, in the documented order. Only the names are required.
@@ -18,6 +19,10 @@ pub const COLUMNS: [&str; 8] = [
     "address",
 ];
 
+/// A column the importer accepts and ignores: the reason a row was refused,
+/// in a file of refused rows saved to be fixed and imported again.
+pub const ERROR_COLUMN: &str = "import_error";
+
 /// A row that could not be imported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export)]
@@ -27,7 +32,14 @@ pub struct ImportRowError {
     pub line: u64,
     /// The column, when one is to blame.
     pub field: Option<String>,
-    /// What is wrong.
+    /// The rule that failed: a field error code (`required`, `too_long`,
+    /// `bad_date`...), `unknown_sex`, or `unreadable` for a broken line.
+    pub code: String,
+    /// The limit the rule names, as in [`crate::FieldError::limit`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub limit: Option<u32>,
+    /// What is wrong, in English (the CLI prints it).
     pub message: String,
 }
 
@@ -45,6 +57,10 @@ pub struct ImportReport {
     pub errors: Vec<ImportRowError>,
     /// Whether nothing was written.
     pub dry_run: bool,
+    /// The refused rows as CSV, to fix and import again: the file's header
+    /// and each refused row as it was, with an [`ERROR_COLUMN`] saying why
+    /// (the rows of the reported errors). `None` when every row was fine.
+    pub rejected_csv: Option<String>,
 }
 
 /// Progress of a running import.
@@ -70,32 +86,65 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     /// Maps a header row; an unknown column is an error, so that a typo in
-    /// a header does not silently drop a column's data.
-    pub fn from_header<'a>(header: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+    /// a header does not silently drop a column's data. Every problem is
+    /// reported at once, each as a field error on `column.<name>`: code
+    /// `unknown_column` or `missing_column`. An unknown header is named
+    /// only when it is shaped like a column name (`blood_group`); anything
+    /// else may be a data row taken for a header, and is named by its
+    /// position (`column.3`), never by its text.
+    pub fn from_header<'a>(
+        header: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut index = [None; 8];
+        let mut problems = Vec::new();
         for (i, name) in header.into_iter().enumerate() {
             let name = name.trim().trim_start_matches('\u{feff}');
             match COLUMNS.iter().position(|c| *c == name) {
                 Some(col) => index[col] = Some(i),
+                None if name == ERROR_COLUMN => {}
                 None => {
-                    return Err(format!(
-                        "unknown column '{name}'; expected {}",
-                        COLUMNS.join(",")
+                    let named = is_column_name(name);
+                    let at = if named {
+                        name.to_owned()
+                    } else {
+                        (i + 1).to_string()
+                    };
+                    let message = if named {
+                        format!("unknown column '{name}'; expected {}", COLUMNS.join(","))
+                    } else {
+                        format!(
+                            "column {} has an unknown name; expected {}",
+                            i + 1,
+                            COLUMNS.join(",")
+                        )
+                    };
+                    problems.push(FieldError::new(
+                        format!("column.{at}"),
+                        "unknown_column",
+                        message,
                     ));
                 }
             }
         }
         for required in [0, 1] {
             if index[required].is_none() {
-                return Err(format!("the header has no '{}' column", COLUMNS[required]));
+                problems.push(FieldError::new(
+                    format!("column.{}", COLUMNS[required]),
+                    "missing_column",
+                    format!("the header has no '{}' column", COLUMNS[required]),
+                ));
             }
         }
-        Ok(Self { index })
+        if problems.is_empty() {
+            Ok(Self { index })
+        } else {
+            Err(problems)
+        }
     }
 
     /// Turns one record into a registration form. Values are looked up by
     /// column; a bad `sex` is reported as a field error.
-    pub fn to_input<'a>(&self, record: &'a [&'a str]) -> Result<PatientInput, (String, String)> {
+    pub fn to_input<'a>(&self, record: &'a [&'a str]) -> Result<PatientInput, FieldError> {
         let get = |col: usize| -> Option<&str> {
             self.index[col]
                 .and_then(|i| record.get(i).copied())
@@ -104,9 +153,13 @@ impl ColumnMap {
         };
         let sex = match get(3) {
             None => Sex::Unknown,
-            Some(s) => {
-                Sex::parse(s).ok_or_else(|| ("sex".to_owned(), format!("unknown sex '{s}'")))?
-            }
+            Some(s) => Sex::parse(s).ok_or_else(|| {
+                FieldError::new(
+                    "sex",
+                    "unknown_sex",
+                    "must be female, male, other or unknown",
+                )
+            })?,
         };
         Ok(PatientInput {
             family_name: get(0).unwrap_or_default().to_owned(),
@@ -121,6 +174,15 @@ impl ColumnMap {
             ..Default::default()
         })
     }
+}
+
+/// Whether a header is shaped like a column name: lower-case letters,
+/// digits and `_`, as every documented column is.
+fn is_column_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 #[cfg(test)]
@@ -139,9 +201,26 @@ mod tests {
     }
 
     #[test]
-    fn unknown_or_missing_columns_are_refused() {
-        assert!(ColumnMap::from_header(["family_name", "givenname"]).is_err());
+    fn every_unknown_and_missing_column_is_named_at_once() {
+        let problems =
+            ColumnMap::from_header(["family_name", "givenname", "Иванова Анна"]).unwrap_err();
+        let got: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.field.as_str(), p.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("column.givenname", "unknown_column"),
+                // Not shaped like a column name: named by position only.
+                ("column.3", "unknown_column"),
+                ("column.given_name", "missing_column"),
+            ]
+        );
+        assert!(problems.iter().all(|p| !p.message.contains("Иванова")));
         assert!(ColumnMap::from_header(["family_name"]).is_err());
+        // The column a file of refused rows carries is accepted.
+        assert!(ColumnMap::from_header(["family_name", "given_name", ERROR_COLUMN]).is_ok());
     }
 
     #[test]
@@ -150,6 +229,10 @@ mod tests {
         let err = map
             .to_input(&["A", "B", "", "dragon", "", "", "", ""])
             .unwrap_err();
-        assert_eq!(err.0, "sex");
+        assert_eq!(
+            (err.field.as_str(), err.code.as_str()),
+            ("sex", "unknown_sex")
+        );
+        assert!(!err.message.contains("dragon"));
     }
 }

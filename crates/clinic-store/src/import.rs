@@ -49,8 +49,8 @@ impl Store {
                 StoreError::field("file", "bad_csv", &format!("cannot read the header: {e}"))
             })?
             .clone();
-        let map = ColumnMap::from_header(header.iter())
-            .map_err(|m| StoreError::field("file", "bad_header", &m))?;
+        let map = ColumnMap::from_header(header.iter()).map_err(StoreError::Validation)?;
+        let mut rejected = Rejected::new(&header);
         let today = today();
         let mut report = ImportReport {
             dry_run,
@@ -76,6 +76,8 @@ impl Store {
                         ImportRowError {
                             line,
                             field: None,
+                            code: "unreadable".to_owned(),
+                            limit: None,
                             message: e.to_string(),
                         },
                     );
@@ -88,39 +90,34 @@ impl Store {
             report.rows += 1;
             let fields: Vec<&str> = record.iter().collect();
             let line = record.position().map_or(line, |p| p.line());
-            match map.to_input(&fields) {
-                Err((field, message)) => {
-                    push_error(
-                        &mut report,
-                        ImportRowError {
-                            line,
-                            field: Some(field),
-                            message,
-                        },
-                    );
-                }
+            let refused = match map.to_input(&fields) {
+                Err(e) => vec![e],
                 Ok(input) => match input.validate(today) {
-                    Err(errors) => {
-                        for e in errors {
-                            let field = map_field(&e.field);
-                            let message = format!("{field} {}", e.message);
-                            push_error(
-                                &mut report,
-                                ImportRowError {
-                                    line,
-                                    field: Some(field),
-                                    message,
-                                },
-                            );
-                        }
-                    }
+                    Err(errors) => errors,
                     Ok(fields) => {
                         report.imported += 1;
                         if !dry_run {
                             batch.push((Uuid::now_v7(), fields));
                         }
+                        Vec::new()
                     }
                 },
+            };
+            if !refused.is_empty() {
+                rejected.add(&record, &refused);
+                for e in refused {
+                    let field = map_field(&e.field);
+                    push_error(
+                        &mut report,
+                        ImportRowError {
+                            line,
+                            message: format!("{field} {}", e.message),
+                            field: Some(field),
+                            code: e.code,
+                            limit: e.limit,
+                        },
+                    );
+                }
             }
             if let Some(conn) = conn.as_mut().filter(|_| batch.len() >= BATCH_ROWS) {
                 let patients = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
@@ -162,6 +159,7 @@ impl Store {
             bytes_read: bytes_total,
             bytes_total,
         });
+        report.rejected_csv = rejected.finish()?;
         Ok(report)
     }
 
@@ -221,6 +219,56 @@ fn map_field(field: &str) -> String {
         "phone".to_owned()
     } else {
         field.to_owned()
+    }
+}
+
+/// The refused rows as a CSV to fix and import again: the file's own
+/// header and rows, and an `import_error` column saying what to fix.
+struct Rejected {
+    writer: csv::Writer<Vec<u8>>,
+    rows: usize,
+}
+
+impl Rejected {
+    fn new(header: &csv::StringRecord) -> Rejected {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let mut head: Vec<&str> = header
+            .iter()
+            .filter(|h| h.trim() != clinic_domain::import::ERROR_COLUMN)
+            .collect();
+        head.push(clinic_domain::import::ERROR_COLUMN);
+        // Writing to memory cannot fail.
+        let _ = writer.write_record(&head);
+        Rejected { writer, rows: 0 }
+    }
+
+    /// Adds a refused row (as many as errors are reported in full).
+    fn add(&mut self, record: &csv::StringRecord, errors: &[clinic_domain::FieldError]) {
+        if self.rows >= MAX_REPORTED_ERRORS {
+            return;
+        }
+        self.rows += 1;
+        let why = errors
+            .iter()
+            .map(|e| format!("{} {}", map_field(&e.field), e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut row: Vec<&str> = record.iter().collect();
+        row.push(&why);
+        let _ = self.writer.write_record(&row);
+    }
+
+    fn finish(self) -> Result<Option<String>> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let bytes = self
+            .writer
+            .into_inner()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Internal(e.to_string()))
     }
 }
 

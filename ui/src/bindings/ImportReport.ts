@@ -20,4 +20,10 @@ errors: Array<ImportRowError>,
 /**
  * Whether nothing was written.
  */
-dry_run: boolean, };
+dry_run: boolean, 
+/**
+ * The refused rows as CSV, to fix and import again: the file's header
+ * and each refused row as it was, with an [`ERROR_COLUMN`] saying why
+ * (the rows of the reported errors). `None` when every row was fine.
+ */
+rejected_csv: string | null, };

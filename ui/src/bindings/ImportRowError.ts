@@ -13,6 +13,15 @@ line: number,
  */
 field: string | null, 
 /**
- * What is wrong.
+ * The rule that failed: a field error code (`required`, `too_long`,
+ * `bad_date`...), `unknown_sex`, or `unreadable` for a broken line.
+ */
+code: string, 
+/**
+ * The limit the rule names, as in [`crate::FieldError::limit`].
+ */
+limit?: number, 
+/**
+ * What is wrong, in English (the CLI prints it).
  */
 message: string, };

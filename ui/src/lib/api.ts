@@ -100,6 +100,7 @@ export const api = {
 
   demoLoad: () => call<number>("demo_load"),
   importPatientsCsv: (csv: string, dryRun: boolean) => call<ImportReport>("import_patients_csv", { csv, dryRun }),
+  importSaveRejected: (csv: string, fileName: string) => call<string>("import_save_rejected", { csv, fileName }),
   onImportProgress: (fn: (p: ImportProgress) => void): Promise<UnlistenFn> =>
     listen<ImportProgress>("import-progress", (e) => fn(e.payload)),
 

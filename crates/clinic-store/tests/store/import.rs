@@ -291,3 +291,86 @@ async fn imported_patients_are_found_and_flagged_as_duplicates() {
     assert_eq!(c[0].reasons.len(), 3, "{:?}", c[0].reasons);
     assert!(c[0].reasons.contains(&DuplicateReason::NameAndBirthDate));
 }
+
+#[tokio::test]
+async fn refused_rows_come_back_as_a_csv_to_fix_and_import_again() {
+    let db = TestDb::new().await;
+    let text = "family_name,given_name,birth_date,sex\n\
+                Good,Anna,1980-01-01,F\n\
+                ,Nameless,1980-01-01,F\n\
+                Future,Boris,2999-01-01,dragon\n";
+    let report = import(&db, text).await;
+    assert_eq!((report.rows, report.imported), (3, 1));
+    let codes: Vec<(u64, Option<&str>, &str)> = report
+        .errors
+        .iter()
+        .map(|e| (e.line, e.field.as_deref(), e.code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (3, Some("family_name"), "required"),
+            (4, Some("sex"), "unknown_sex")
+        ]
+    );
+    let rejected = report.rejected_csv.expect("refused rows as CSV");
+    let mut lines = rejected.lines();
+    assert_eq!(
+        lines.next(),
+        Some("family_name,given_name,birth_date,sex,import_error")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with(",Nameless,1980-01-01,F,family_name")
+    );
+    let future = lines.next().unwrap();
+    assert!(
+        future.starts_with("Future,Boris,2999-01-01,dragon,"),
+        "{future}"
+    );
+    assert!(future.contains("sex must be female, male"), "{future}");
+    // Fixed in place and imported again, the error column and all.
+    let fixed = rejected
+        .replace(",Nameless,", "Named,Nameless,")
+        .replace("2999-01-01,dragon", "1999-01-01,M");
+    let again = import(&db, &fixed).await;
+    assert_eq!(
+        (again.imported, again.errors.len()),
+        (2, 0),
+        "{:?}",
+        again.errors
+    );
+    assert!(again.rejected_csv.is_none());
+}
+
+#[tokio::test]
+async fn a_wrong_header_names_every_missing_and_unknown_column() {
+    let db = TestDb::new().await;
+    let err = db
+        .store
+        .import_patients(
+            &actor(Role::Reception),
+            "family_name,blood_group,phone\nA,B,1\n".as_bytes(),
+            0,
+            true,
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    let clinic_store::StoreError::Validation(problems) = err else {
+        panic!("{err:?}")
+    };
+    let got: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.field.as_str(), p.code.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("column.blood_group", "unknown_column"),
+            ("column.given_name", "missing_column")
+        ]
+    );
+}
