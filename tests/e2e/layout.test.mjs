@@ -20,6 +20,8 @@ const OVERFLOW = `
   for (const el of document.querySelectorAll("main *, .statusbar *, .dialog *")) {
     const style = getComputedStyle(el);
     if (style.visibility === "hidden" || style.display === "none") continue;
+    // Visually hidden on purpose (screen-reader text).
+    if (el.closest(".sr-only, .nav-label")) continue;
     const r = el.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) continue;
     const name = (el.getAttribute("data-testid") || el.className || el.tagName).toString().slice(0, 60);

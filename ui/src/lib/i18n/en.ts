@@ -320,6 +320,7 @@ export const en = {
 
   "settings.idle_lock": "Lock after inactivity (minutes)",
   "settings.idle_lock_hint": "The workstation locks itself after this many minutes without input (1–240).",
+  "settings.idle_lock_error": "Enter a whole number of minutes from {min} to {max}.",
   "settings.workstation_name": "Workstation name",
   "settings.workstation_name_hint": "Shown in the status bar and the audit log, e.g. “Reception 1”.",
   "settings.mrn_prefix": "MRN prefix",

@@ -322,6 +322,7 @@ export const ru: Record<MessageKey, string> = {
 
   "settings.idle_lock": "Блокировка при бездействии (минут)",
   "settings.idle_lock_hint": "Рабочее место блокируется, если столько минут не было ввода (1–240).",
+  "settings.idle_lock_error": "Введите целое число минут от {min} до {max}.",
   "settings.workstation_name": "Название рабочего места",
   "settings.workstation_name_hint": "Показывается в строке состояния и в журнале аудита, например «Регистратура 1».",
   "settings.mrn_prefix": "Префикс номеров карт",

@@ -322,6 +322,7 @@ export const th: Record<MessageKey, string> = {
 
   "settings.idle_lock": "ล็อกเมื่อไม่มีการใช้งาน (นาที)",
   "settings.idle_lock_hint": "เครื่องจะล็อกตัวเองเมื่อไม่มีการใช้งานตามจำนวนนาทีนี้ (1–240)",
+  "settings.idle_lock_error": "กรอกจำนวนนาทีเป็นจำนวนเต็มตั้งแต่ {min} ถึง {max}",
   "settings.workstation_name": "ชื่อเครื่องทำงาน",
   "settings.workstation_name_hint": "แสดงในแถบสถานะและบันทึกการตรวจสอบ เช่น “จุดลงทะเบียน 1”",
   "settings.mrn_prefix": "รหัสนำหน้า HN",
