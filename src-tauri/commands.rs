@@ -62,6 +62,14 @@ pub async fn setup_admin(state: State<'_, AppState>, user: NewUser) -> CmdResult
     Ok(state.ws().await?.setup_admin(user).await?)
 }
 
+/// The field errors a new account would get, all at once, without creating
+/// it: the set-up form shows them beside a password mismatch it finds
+/// itself, instead of one problem per attempt.
+#[tauri::command]
+pub fn new_user_problems(user: NewUser) -> Vec<clinic_domain::FieldError> {
+    user.validate().err().unwrap_or_default()
+}
+
 /// Signs in. On an enrolled workstation the server is asked first: it
 /// checks the password (and leaves a local verifier for offline sign-ins);
 /// when it cannot be reached, the local (offline) sign-in decides.

@@ -57,6 +57,7 @@ fn main() {
             commands::ui_ready,
             commands::workstation_info,
             commands::setup_admin,
+            commands::new_user_problems,
             commands::sign_in,
             commands::sign_out,
             commands::current_session,

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import App from "./App.svelte";
 import SignIn from "./screens/SignIn.svelte";
+import Setup from "./screens/Setup.svelte";
 import PatientForm from "./screens/patients/PatientForm.svelte";
 import PatientRecord from "./screens/patients/PatientRecord.svelte";
 import PatientSearch from "./screens/patients/PatientSearch.svelte";
@@ -105,6 +106,26 @@ describe("Languages", () => {
     expect(document.documentElement.lang).toBe("ru");
     expect(byId("signin-submit").textContent).toBe("Войти");
   }, 15_000);
+});
+
+describe("Setup", () => {
+  it("reports every problem at once, the core's rules and the password mismatch together", async () => {
+    const core = fakeCore({
+      new_user_problems: () => [
+        { field: "username", code: "bad_username", message: "x" },
+        { field: "password", code: "too_short", message: "x", limit: 10 },
+      ],
+    });
+    render(Setup, { props: { ondone: () => {} } });
+    await type("setup-username", "a");
+    await type("setup-password", "short");
+    await type("setup-password2", "other");
+    await fireEvent.click(byId("setup-submit"));
+    await waitFor(() => byId("setup-error-password2"));
+    expect(byId("setup-error-username")).toBeTruthy();
+    expect(byId("setup-error-password").textContent).toBe("Too short: at least 10 characters.");
+    expect(core.called("setup_admin")).toBe(0);
+  });
 });
 
 describe("SignIn", () => {
@@ -268,6 +289,7 @@ describe("PatientRecord", () => {
     app.session = session("reception");
     render(PatientRecord, { props: { id: "p-1" } });
     await waitFor(() => byId("patient-edit"));
+    await waitFor(() => expect(document.activeElement).toBe(byId("patient-edit")));
     expect(byId("patient-merge")).toBeTruthy();
     await fireEvent.click(byId("patient-history-tab"));
     await waitFor(() => expect(byId("patient-history").textContent).toContain("Jaidee"));

@@ -1,3 +1,4 @@
+import type { FieldError } from "../bindings/FieldError";
 /**
  * Typed wrappers around the core's Tauri commands. Every rejection is turned
  * into an ErrorBody; `session_locked` is also reported to the app shell so it
@@ -68,6 +69,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 export const api = {
   workstationInfo: () => call<WorkstationInfo>("workstation_info"),
   setupAdmin: (user: NewUser) => call<Session>("setup_admin", { user }),
+  newUserProblems: (user: NewUser) => call<FieldError[]>("new_user_problems", { user }),
   signIn: (username: string, password: string) => call<Session>("sign_in", { username, password }),
   signOut: () => call<null>("sign_out"),
   currentSession: () => call<Session | null>("current_session"),
