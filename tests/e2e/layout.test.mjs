@@ -1,6 +1,7 @@
 // Every screen (and the merge dialog and the lock screen) works at the window's minimum size (1024×680, as
 // tauri.conf.json sets) in English, Russian and Thai: nothing is cut off,
-// no table needs a sideways scroll, no button leaves the window. Saves a
+// no table needs a sideways scroll, no button leaves the window, no raw
+// code (a snake_case value) is shown. Saves a
 // screenshot of each screen in each language to tests/e2e/artifacts/.
 //
 // Run with tests/e2e/run.sh (needs the built app; see tests/e2e/lib/driver.mjs).
@@ -143,6 +144,10 @@ async function checkScreens(app, lang) {
       await open();
       await new Promise((r) => setTimeout(r, 200));
       for (const p of await app.execute(OVERFLOW)) problems.push(`${lang} ${name}: ${p}`);
+      // No raw code on screen: every enum value and field name is a word
+      // of the user's language (snake_case never is).
+      const text = await app.execute("return document.body.innerText;");
+      for (const code of text.match(/\b[a-z]+(?:_[a-z]+)+\b/g) ?? []) problems.push(`${lang} ${name}: raw code "${code}"`);
     } finally {
       await app.screenshot(join(ARTIFACTS_DIR, `min-${lang}-${name}.png`));
     }
