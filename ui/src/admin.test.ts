@@ -43,6 +43,8 @@ describe("Users", () => {
     await type("uf-password", "short");
     await fireEvent.click(byId("uf-submit"));
     await waitFor(() => expect(byId("uf-error-password").textContent).toBe("At least 10 characters."));
+    // After the round trip focus is still in the dialog, and Esc still reaches it.
+    await waitFor(() => expect(byId("user-dialog").contains(document.activeElement)).toBe(true));
     await type("uf-password", "Quiet-Harbor-57");
     await fireEvent.click(byId("uf-submit"));
     await waitFor(() => expect(screen.getAllByTestId("user-row")).toHaveLength(2));
