@@ -1,7 +1,7 @@
 //! The commands the UI invokes. Each is a thin wrapper: take the managed
 //! workstation, call it, map the error. Roles are checked inside the core.
-//! After every write the sync engine is nudged, so the change goes to the
-//! server at once when online.
+//! Writes need not wake the sync engine: it hears of every new outbox entry
+//! from the store (`Store::outbox_changes`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -163,7 +163,6 @@ pub async fn activity(state: State<'_, AppState>) -> CmdResult<()> {
 #[tauri::command]
 pub async fn set_language(state: State<'_, AppState>, language: Language) -> CmdResult<User> {
     let user = state.ws().await?.set_language(language).await?;
-    state.sync().await?.nudge();
     Ok(user)
 }
 
@@ -199,7 +198,6 @@ pub async fn patient_register(
     input: PatientInput,
 ) -> CmdResult<Patient> {
     let patient = state.ws().await?.patient_register(&input).await?;
-    state.sync().await?.nudge();
     Ok(patient)
 }
 
@@ -220,7 +218,6 @@ pub async fn patient_update(
         .await?
         .patient_update(id, base_version, &input)
         .await?;
-    state.sync().await?.nudge();
     Ok(patient)
 }
 
@@ -241,7 +238,6 @@ pub async fn patient_merge(
         .await?
         .patient_merge(keep_id, merge_id, &reason)
         .await?;
-    state.sync().await?.nudge();
     Ok(patient)
 }
 
@@ -253,7 +249,6 @@ pub async fn users_list(state: State<'_, AppState>) -> CmdResult<Vec<User>> {
 #[tauri::command]
 pub async fn user_create(state: State<'_, AppState>, user: NewUser) -> CmdResult<User> {
     let user = state.ws().await?.user_create(user).await?;
-    state.sync().await?.nudge();
     Ok(user)
 }
 
@@ -264,7 +259,6 @@ pub async fn user_reset_password(
     password: String,
 ) -> CmdResult<()> {
     state.ws().await?.user_reset_password(id, &password).await?;
-    state.sync().await?.nudge();
     Ok(())
 }
 
@@ -275,7 +269,6 @@ pub async fn user_set_disabled(
     disabled: bool,
 ) -> CmdResult<User> {
     let user = state.ws().await?.user_set_disabled(id, disabled).await?;
-    state.sync().await?.nudge();
     Ok(user)
 }
 
@@ -302,7 +295,6 @@ pub async fn settings_set_idle_lock(
         .await?
         .settings_update(None, Some(minutes))
         .await?;
-    state.sync().await?.nudge();
     Ok(info)
 }
 
@@ -312,14 +304,12 @@ pub async fn workstation_rename(
     name: String,
 ) -> CmdResult<WorkstationInfo> {
     let info = state.ws().await?.settings_update(Some(name), None).await?;
-    state.sync().await?.nudge();
     Ok(info)
 }
 
 #[tauri::command]
 pub async fn demo_load(state: State<'_, AppState>) -> CmdResult<u64> {
     let n = state.ws().await?.demo_load().await?;
-    state.sync().await?.nudge();
     Ok(n)
 }
 
@@ -338,9 +328,6 @@ pub async fn import_patients_csv(
             let _ = app.emit("import-progress", p);
         })
         .await?;
-    if !dry_run {
-        state.sync().await?.nudge();
-    }
     Ok(report)
 }
 
@@ -418,6 +405,5 @@ pub async fn conflict_resolve(
     keep_client: bool,
 ) -> CmdResult<()> {
     state.ws().await?.conflict_resolve(id, keep_client).await?;
-    state.sync().await?.nudge();
     Ok(())
 }

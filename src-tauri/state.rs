@@ -85,11 +85,6 @@ impl AppState {
     pub async fn ws(&self) -> Result<&Workstation, IpcError> {
         Ok(&self.opened().await?.ws)
     }
-
-    /// The sync engine (see [`AppState::opened`]).
-    pub async fn sync(&self) -> Result<&SyncEngine, IpcError> {
-        Ok(&self.opened().await?.sync)
-    }
 }
 
 /// Sends every sync status to the UI; a window that is not there yet asks

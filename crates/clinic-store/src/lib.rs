@@ -71,6 +71,8 @@ pub struct Store {
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Held for the life of the store when opened `exclusive`.
     _app_lock: Option<Arc<std::fs::File>>,
+    /// Counts commits that queued an outbox entry; see [`Store::outbox_changes`].
+    outbox_signal: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -88,6 +90,13 @@ impl Store {
     /// The connection pool, for read queries in this crate's modules.
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Changes after every commit that queued an outbox entry: the sync
+    /// engine listens here, so a write reaches the server without each
+    /// caller remembering to wake it.
+    pub fn outbox_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox_signal.subscribe()
     }
 
     /// This workstation's id.

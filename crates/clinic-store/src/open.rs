@@ -88,6 +88,7 @@ pub(crate) async fn open(path: &Path, options: OpenOptions) -> Result<Store> {
         clock: Arc::new(chrono::Utc::now),
         write_lock: Arc::default(),
         _app_lock: app_lock,
+        outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
     };
     if existing.is_none() {
         let prefix = clinic_domain::mrn::MrnPrefix::from_random(rand::random());

@@ -319,6 +319,9 @@ impl Store {
             out.push(w.apply(m).await?);
         }
         w.finish().await?;
+        if out.iter().any(|c| c.mutation_id.is_some()) {
+            self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
+        }
         Ok(out)
     }
 }

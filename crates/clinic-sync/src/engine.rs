@@ -116,7 +116,8 @@ impl SyncEngine {
         let inner = engine.inner.clone();
         engine.tasks = vec![
             tokio::spawn(run_loop(inner.clone())),
-            tokio::spawn(run_live(inner)),
+            tokio::spawn(run_live(inner.clone())),
+            tokio::spawn(follow_outbox(inner)),
         ];
         engine
     }
@@ -161,7 +162,8 @@ impl SyncEngine {
         *self.inner.request_timeout.lock().expect("not poisoned") = timeout;
     }
 
-    /// Asks for a cycle soon (after a local write).
+    /// Asks for a cycle soon. Local writes need no nudge: the engine hears
+    /// of each new outbox entry from the store.
     pub fn nudge(&self) {
         self.inner.wake.notify_one();
     }
@@ -593,5 +595,14 @@ async fn fetch_page(
             Ok(client.pull(token, cursor, PULL_PAGE).await?)
         }
         other => Ok(other?),
+    }
+}
+
+/// Wakes the loop whenever the store queues an outbox entry, so that a
+/// write is pushed soon after it is made, whoever made it.
+async fn follow_outbox(inner: Arc<Inner>) {
+    let mut changes = inner.store.outbox_changes();
+    while changes.changed().await.is_ok() {
+        inner.wake.notify_one();
     }
 }
