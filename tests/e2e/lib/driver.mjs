@@ -209,6 +209,10 @@ class App {
   async type(testid, text, opts) {
     await this.#withElement(testid, opts, async (el) => {
       const id = idOf(el);
+      // WebKitWebDriver calls a field at the edge of a scrolled area "not
+      // interactable" instead of scrolling to it: scroll it to the middle,
+      // as a user would.
+      await this.execute("arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' });", el);
       await this.#wd("POST", this.#s(`/element/${id}/clear`), {});
       await this.execute("arguments[0].dispatchEvent(new Event('input', { bubbles: true }));", el);
       if (String(text) !== "") await this.#wd("POST", this.#s(`/element/${id}/value`), { text: String(text) });
