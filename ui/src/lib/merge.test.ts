@@ -1,35 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { Patient } from "../bindings/Patient";
+import { patient as basePatient } from "../test/fakeCore";
 import { mergeRows, mergeWarnings } from "./merge";
 
-function patient(over: Partial<Patient> = {}): Patient {
-  return {
-    id: "p-1",
-    mrn: "K7Q-000001-X",
+/** A woman of the fake core's shape, in Cyrillic. */
+const patient = (over: Partial<Patient> = {}): Patient =>
+  basePatient({
     family_name: "Иванова",
     given_name: "Анна",
-    middle_name: null,
     sex: "female",
     birth_date: "1977-04-03",
-    birth_date_estimated: false,
     phones: ["+7 900 123 45 67"],
-    national_id: null,
-    address: null,
-    emergency_contact_name: null,
-    emergency_contact_phone: null,
-    allergies: null,
-    notes: null,
-    status: "active",
-    merged_into: null,
-    version: 1,
-    created_at: "2026-01-01T00:00:00Z",
-    created_by: "rita",
-    updated_at: "2026-01-01T00:00:00Z",
-    updated_by: "rita",
-    workstation_id: "w-1",
     ...over,
-  };
-}
+  });
 
 describe("merge warnings", () => {
   it("say nothing for one person registered twice, spelled alike", () => {
