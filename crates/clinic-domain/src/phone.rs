@@ -19,18 +19,24 @@ pub fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// Whether `s` is written like a number: digits with the usual separators
+/// (spaces, `- ( ) . /`) and an optional leading `+`, nothing else. Phones
+/// are, and the search box reads such text as a number of any kind.
+pub fn is_number_text(s: &str) -> bool {
+    let s = s.trim();
+    s.strip_prefix('+')
+        .unwrap_or(s)
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.' | '/'))
+}
+
 /// Checks a typed phone number: digits with the usual separators, an
 /// optional leading `+`, and 6 to 15 digits.
 pub fn validate(s: &str) -> Result<(), PhoneError> {
-    let s = s.trim();
-    let body = s.strip_prefix('+').unwrap_or(s);
-    if !body
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.' | '/'))
-    {
+    if !is_number_text(s) {
         return Err(PhoneError::BadCharacters);
     }
-    let n = digits(body).len();
+    let n = digits(s).len();
     if !(MIN_DIGITS..=MAX_DIGITS).contains(&n) {
         return Err(PhoneError::BadLength);
     }

@@ -175,51 +175,59 @@ pub(crate) fn add_rules(doc: &mut serde_json::Value) {
     bound_integers(doc);
 }
 
+/// Calls `f` on every JSON object in `v`, however deep: every schema of
+/// the document, in bodies, parameters and responses alike.
+fn for_each_object(
+    v: &mut serde_json::Value,
+    f: &mut impl FnMut(&mut serde_json::Map<String, serde_json::Value>),
+) {
+    match v {
+        serde_json::Value::Object(map) => {
+            f(map);
+            for child in map.values_mut() {
+                for_each_object(child, f);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for child in items {
+                for_each_object(child, f);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Every integer schema states the range of the Rust type behind it (its
 /// `format`), where a rule above has not set a narrower one: a number
 /// beyond 64 bits is refused, and the document says so.
 fn bound_integers(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            let range = match map.get("format").and_then(|f| f.as_str()) {
-                Some("int64") => Some((i64::MIN, i64::MAX)),
-                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
-                _ => None,
-            };
-            if let Some((lo, hi)) = range {
-                map.entry("minimum").or_insert(serde_json::json!(lo));
-                map.entry("maximum").or_insert(serde_json::json!(hi));
-            }
-            for child in map.values_mut() {
-                bound_integers(child);
-            }
+    for_each_object(v, &mut |map| {
+        let range = match map.get("format").and_then(|f| f.as_str()) {
+            Some("int64") => Some((i64::MIN, i64::MAX)),
+            Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+            _ => None,
+        };
+        if let Some((lo, hi)) = range {
+            map.entry("minimum").or_insert(serde_json::json!(lo));
+            map.entry("maximum").or_insert(serde_json::json!(hi));
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(bound_integers),
-        _ => {}
-    }
+    });
 }
 
 /// Every string schema without a pattern, format or enum of its own gets
 /// [`NO_NUL`]: bodies, parameters and responses alike.
 fn forbid_nul(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            let is_string = map.get("type").is_some_and(|t| {
-                t == "string"
-                    || t.as_array()
-                        .is_some_and(|a| a.iter().any(|x| x == "string"))
-            });
-            let open = !["pattern", "format", "enum", "const"]
-                .iter()
-                .any(|k| map.contains_key(*k));
-            if is_string && open {
-                map.insert("pattern".into(), serde_json::json!(NO_NUL));
-            }
-            for child in map.values_mut() {
-                forbid_nul(child);
-            }
+    for_each_object(v, &mut |map| {
+        let is_string = map.get("type").is_some_and(|t| {
+            t == "string"
+                || t.as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "string"))
+        });
+        let open = !["pattern", "format", "enum", "const"]
+            .iter()
+            .any(|k| map.contains_key(*k));
+        if is_string && open {
+            map.insert("pattern".into(), serde_json::json!(NO_NUL));
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(forbid_nul),
-        _ => {}
-    }
+    });
 }

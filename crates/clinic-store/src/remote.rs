@@ -179,14 +179,9 @@ pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
         .bind(id)
         .fetch_one(&mut *w.tx)
         .await?;
-    // The MRN's sequence is a search key: index the new number, not the old.
-    sql::unindex_patient(&mut w.tx, id).await?;
-    sqlx::query("UPDATE patients SET search_keys = ? WHERE id = ?")
-        .bind(row.index_keys())
-        .bind(id)
-        .execute(&mut *w.tx)
-        .await?;
-    sql::index_patients(&mut w.tx, sql::Indexed::Id(id)).await?;
+    // The MRN's sequence is a search key: write_row re-indexes the row
+    // under its new number.
+    write_row(w, &row).await?;
     let uuid = Uuid::parse_str(id).map_err(|_| malformed("id"))?;
     let snapshot = row.snapshot();
     // The record's creation is sent again under the new number: its queued

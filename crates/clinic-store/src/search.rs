@@ -192,12 +192,7 @@ impl Store {
                 Order::ByName,
             ));
         }
-        let reversed: String = digits.chars().rev().collect();
-        groups.push((
-            self.keys_in_range(prefix_range(&format!("i:{reversed}")), limit)
-                .await?,
-            Order::ByName,
-        ));
+        groups.push(self.by_national_id_ending(&digits, limit).await?);
         if digits.len() >= MIN_PHONE_DIGITS {
             let key = phone::match_key(query);
             groups.push((
@@ -226,13 +221,17 @@ impl Store {
             .await?;
             groups.push((keys, Order::ByMrn));
         }
-        let reversed = national_id::reversed(compact);
-        groups.push((
-            self.keys_in_range(prefix_range(&format!("i:{reversed}")), limit)
-                .await?,
-            Order::ByName,
-        ));
+        groups.push(self.by_national_id_ending(compact, limit).await?);
         self.rows_in_groups(groups, limit).await
+    }
+
+    /// The patients whose national ID is `id` or ends with it.
+    async fn by_national_id_ending(&self, id: &str, limit: usize) -> Result<(Vec<i64>, Order)> {
+        let reversed = national_id::reversed(id);
+        let keys = self
+            .keys_in_range(prefix_range(&format!("i:{reversed}")), limit)
+            .await?;
+        Ok((keys, Order::ByName))
     }
 
     /// An exact MRN; a merged record's MRN leads to the record it was merged into.
@@ -271,23 +270,25 @@ impl Store {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = match born {
+        let (rows, every_word) = match born {
             // A birth date is more selective than any name: a few dozen
-            // patients share one even among millions, so check them all.
-            Some(date) => self
-                .born_on(date, BORN_ON_SAME_DAY)
-                .await?
-                .into_iter()
-                .filter(|r| name_scores(r, &words).iter().all(|s| *s > 0))
-                .collect(),
+            // patients share one even among millions, so check them all,
+            // keeping those that every word matches.
+            Some(date) => (self.born_on(date, BORN_ON_SAME_DAY).await?, true),
             None => {
                 let keys = self.name_candidates(&words, limit).await?;
-                self.summaries_by_key(&keys).await?
+                (self.summaries_by_key(&keys).await?, false)
             }
         };
         let mut scored: Vec<(i32, String, PatientRow)> = rows
             .into_iter()
-            .map(|r| (name_scores(&r, &words).iter().sum(), sort_key(&r), r))
+            .filter_map(|r| {
+                let scores = name_scores(&r, &words);
+                if every_word && scores.contains(&0) {
+                    return None;
+                }
+                Some((scores.iter().sum(), sort_key(&r), r))
+            })
             .collect();
         scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         scored
@@ -467,16 +468,17 @@ fn name_scores(row: &PatientRow, words: &[String]) -> Vec<i32> {
             parts
                 .iter()
                 .map(|(p, psk, weight)| {
-                    let skeleton_is = |f: &dyn Fn(&str, &str) -> bool| {
-                        matches!((psk, &wsk), (Some(a), Some(b)) if f(a, b))
+                    let (same_skeleton, skeleton_prefix) = match (psk, &wsk) {
+                        (Some(a), Some(b)) => (a == b, a.starts_with(b.as_str())),
+                        _ => (false, false),
                     };
                     let base = if p == w {
                         5
-                    } else if skeleton_is(&|a, b| a == b) {
+                    } else if same_skeleton {
                         4
                     } else if p.starts_with(w.as_str()) {
                         3
-                    } else if skeleton_is(&|a, b| a.starts_with(b)) {
+                    } else if skeleton_prefix {
                         2
                     } else if text::within_one_edit(p, w) {
                         1
@@ -523,12 +525,7 @@ fn sort_key(row: &PatientRow) -> String {
 /// `+`), at least [`national_id::MIN_SEARCH_CHARS`] digits, no letters: a
 /// phone, a national ID or an MRN's sequence.
 fn looks_like_number(q: &str) -> bool {
-    let body = q.strip_prefix('+').unwrap_or(q);
-    let digits = body.chars().filter(char::is_ascii_digit).count();
-    digits >= national_id::MIN_SEARCH_CHARS
-        && body
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.' | '/'))
+    phone::is_number_text(q) && phone::digits(q).len() >= national_id::MIN_SEARCH_CHARS
 }
 
 /// Letters and digits, at least four, with a digit: an MRN being typed or
