@@ -103,10 +103,12 @@ async fn duplicated_requests_are_applied_once() {
     a.edit(&rita, id, |f| f.address = Some("Mira 5".into()))
         .await;
 
-    // Both copies reach the server at once: one waits for the other and
-    // gets its stored outcomes.
+    // Both copies reach the server at once. One push per workstation runs
+    // at a time: the other copy is answered 429 (busy) at once, and when
+    // the proxy hands that answer to the workstation, its next push gets
+    // the stored outcomes. Either way the change is applied once.
     c.proxy().inject("/v1/sync/push", Fault::Duplicate);
-    a.engine.sync_now().await.unwrap();
+    sync_through_busy(&a).await;
     // A copy arriving after the answer, and after the next push.
     b.engine.sync_now().await.unwrap();
     b.edit(&rita_b, id, |f| f.notes = Some("late copy".into()))
@@ -365,4 +367,19 @@ async fn a_lost_answer_to_a_token_refresh_is_retried_and_loses_nothing() {
     let problem = a.engine.status().borrow().problem.clone().map(|p| p.code);
     assert_ne!(problem.as_deref(), Some("sign_in_needed"));
     assert_converged(&c.db.pool, c.db.clinic_id, &[&a]).await;
+}
+
+/// Syncs, trying again while the server says it is busy (a copy of this
+/// workstation's own push holds its turn); any other error fails the test.
+async fn sync_through_busy(ws: &Ws) {
+    for _ in 0..50 {
+        let r = ws.engine.sync_now().await;
+        if r.is_ok() {
+            return;
+        }
+        let shown = format!("{r:?}");
+        assert!(is_unreachable(r), "sync failed: {shown}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server stayed busy for 5 s");
 }
