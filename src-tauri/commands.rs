@@ -4,28 +4,21 @@
 //! from the store (`Store::outbox_changes`).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
+use clinic_domain::Permission;
 use clinic_domain::audit::{AuditEntry, AuditFilter, AuditVerification, HistoryEntry};
-use clinic_domain::error::ErrorBody;
 use clinic_domain::import::ImportReport;
 use clinic_domain::patient::{DuplicateCandidate, Patient, PatientInput, PatientSummary};
 use clinic_domain::sync::{ConflictReview, RefusedChange, SyncStatus};
 use clinic_domain::user::{Language, NewUser, Session, User};
 use clinic_domain::workstation::WorkstationInfo;
-use clinic_domain::{ErrorCode, Permission};
 use clinic_store::StoreError;
-use clinic_sync::SyncError;
-use clinic_sync::client::ClientError;
 use tauri::{AppHandle, Emitter, State, WebviewWindow};
 use uuid::Uuid;
 
-use crate::error::{CmdResult, IpcError};
+use crate::error::CmdResult;
 use crate::startup;
-use crate::state::{AppState, Opened};
-
-/// How long sign-in waits for the server before signing in offline.
-const ONLINE_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(8);
+use crate::state::AppState;
 
 /// The UI's first screen is rendered: show the window (created hidden).
 ///
@@ -70,68 +63,16 @@ pub fn new_user_problems(user: NewUser) -> Vec<clinic_domain::FieldError> {
     user.validate().err().unwrap_or_default()
 }
 
-/// Signs in. On an enrolled workstation the server is asked first: it
-/// checks the password (and leaves a local verifier for offline sign-ins);
-/// when it cannot be reached, the local (offline) sign-in decides.
+/// Signs in: the server first, then here (the rule and its tests are in
+/// `clinic_sync::sign_in`).
 #[tauri::command]
 pub async fn sign_in(
     state: State<'_, AppState>,
     username: String,
     password: String,
 ) -> CmdResult<Session> {
-    let opened = state.opened().await?;
-    sign_in_online_first(opened, &username, &password).await?;
-    let session = opened.ws.sign_in(&username, &password).await?;
-    opened.sync.nudge();
-    Ok(session)
-}
-
-async fn sign_in_online_first(o: &Opened, username: &str, password: &str) -> CmdResult<()> {
-    let online = tokio::time::timeout(
-        ONLINE_SIGN_IN_TIMEOUT,
-        o.sync.sign_in_online(username, password),
-    )
-    .await;
-    match online {
-        // Signed in on the server, or not enrolled: the local sign-in follows.
-        Ok(Ok(_)) => Ok(()),
-        Err(_) | Ok(Err(SyncError::Client(ClientError::Unreachable(_)))) => {
-            tracing::info!("server unreachable; signing in offline");
-            Ok(())
-        }
-        Ok(Err(SyncError::Client(ClientError::Unauthorized { code })))
-            if code == "invalid_credentials" && o.ws.is_local_account(username).await? =>
-        {
-            // An account of this workstation only: the server never knew it.
-            Ok(())
-        }
-        Ok(Err(e)) => Err(sync_error(e)),
-    }
-}
-
-/// The UI's `{code, message}` for a failed call to the server.
-fn sync_error(e: SyncError) -> IpcError {
-    let body = |code: ErrorCode, message: String| {
-        IpcError(ErrorBody {
-            code,
-            message,
-            fields: Vec::new(),
-        })
-    };
-    match e {
-        SyncError::Store(e) => e.into(),
-        SyncError::Client(ClientError::Unreachable(m)) => body(ErrorCode::ServerUnreachable, m),
-        SyncError::Client(ClientError::Unauthorized { code }) if code == "invalid_credentials" => {
-            StoreError::InvalidCredentials.into()
-        }
-        SyncError::Client(ClientError::Refused { code, message, .. }) => match code.as_str() {
-            "account_locked" => body(ErrorCode::AccountLocked, message),
-            "account_disabled" => StoreError::AccountDisabled.into(),
-            "forbidden" => StoreError::Forbidden.into(),
-            _ => body(ErrorCode::ServerRefused, format!("{code}: {message}")),
-        },
-        other => body(ErrorCode::ServerRefused, other.to_string()),
-    }
+    let o = state.opened().await?;
+    Ok(o.sync.sign_in(&o.ws, &username, &password).await?)
 }
 
 #[tauri::command]
@@ -379,8 +320,7 @@ pub async fn sync_enroll(
     let url = clinic_store::sync::check_server_url(&server_url)?;
     o.sync
         .enroll(&actor, &url, &clinic_code, &username, &password)
-        .await
-        .map_err(sync_error)?;
+        .await?;
     Ok(())
 }
 

@@ -26,5 +26,18 @@ impl From<StoreError> for IpcError {
     }
 }
 
+impl From<clinic_sync::SyncError> for IpcError {
+    fn from(e: clinic_sync::SyncError) -> Self {
+        match e {
+            // The store's own errors are logged as every command's are.
+            clinic_sync::SyncError::Store(e) => e.into(),
+            other => {
+                tracing::info!(problem = %other.problem().code, "server call failed");
+                IpcError(other.to_body())
+            }
+        }
+    }
+}
+
 /// A command's result.
 pub type CmdResult<T> = Result<T, IpcError>;

@@ -204,7 +204,7 @@ describe("RefusedChanges", () => {
     fakeCore({
       refused_changes: () => [
         refused(),
-        refused({ mutation_id: "m-2", op: "import", patient: null, code: "something_new", author: null }),
+        refused({ mutation_id: "m-2", op: "import", patient: null, code: "other", author: null }),
       ],
     });
     render(RefusedChanges);

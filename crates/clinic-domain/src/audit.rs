@@ -6,59 +6,27 @@ use serde_json::Value;
 use ts_rs::TS;
 use uuid::Uuid;
 
-/// What an audit entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum AuditAction {
-    /// A record was created.
-    Create,
-    /// A record was changed.
-    Update,
-    /// Two patient records were merged.
-    Merge,
-    /// A user opened a patient record.
-    View,
-    /// A user signed in.
-    SignIn,
-    /// A sign-in failed.
-    SignInFailed,
-    /// A user signed out.
-    SignOut,
-    /// A bulk import ran.
-    Import,
-}
+use crate::codes::wire_code;
 
-impl AuditAction {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::Create => "create",
-            AuditAction::Update => "update",
-            AuditAction::Merge => "merge",
-            AuditAction::View => "view",
-            AuditAction::SignIn => "sign_in",
-            AuditAction::SignInFailed => "sign_in_failed",
-            AuditAction::SignOut => "sign_out",
-            AuditAction::Import => "import",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        use AuditAction::*;
-        [
-            Create,
-            Update,
-            Merge,
-            View,
-            SignIn,
-            SignInFailed,
-            SignOut,
-            Import,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == s)
+wire_code! {
+    /// What an audit entry records.
+    pub enum AuditAction {
+        /// A record was created.
+        Create = "create",
+        /// A record was changed.
+        Update = "update",
+        /// Two patient records were merged.
+        Merge = "merge",
+        /// A user opened a patient record.
+        View = "view",
+        /// A user signed in.
+        SignIn = "sign_in",
+        /// A sign-in failed.
+        SignInFailed = "sign_in_failed",
+        /// A user signed out.
+        SignOut = "sign_out",
+        /// A bulk import ran.
+        Import = "import",
     }
 }
 

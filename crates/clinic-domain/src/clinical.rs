@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::error::FieldError;
+use crate::error::{FieldCode, FieldError};
 
 /// No clinical record is dated before this day: an earlier date is a typo
 /// or a client's zero value, never a real measurement.
@@ -87,7 +87,7 @@ impl Vitals {
             {
                 e.push(FieldError::new(
                     field,
-                    "out_of_range",
+                    FieldCode::OutOfRange,
                     format!("must be between {lo} and {hi}"),
                 ));
             }
@@ -97,7 +97,7 @@ impl Vitals {
         {
             e.push(FieldError::new(
                 "diastolic_mmhg",
-                "above_systolic",
+                FieldCode::AboveSystolic,
                 "must be below the systolic pressure",
             ));
         }
@@ -105,7 +105,7 @@ impl Vitals {
         if !any {
             e.push(FieldError::new(
                 "vitals",
-                "required",
+                FieldCode::Required,
                 "enter at least one measurement",
             ));
         }
@@ -141,16 +141,20 @@ impl LabResult {
         let mut text = |field: &str, v: &str, required: bool, max: usize| {
             let v = v.trim();
             if required && v.is_empty() {
-                e.push(FieldError::new(field, "required", "is required"));
+                e.push(FieldError::new(field, FieldCode::Required, "is required"));
             } else if v.chars().count() > max {
                 e.push(
-                    FieldError::new(field, "too_long", format!("at most {max} characters"))
-                        .with_limit(max),
+                    FieldError::new(
+                        field,
+                        FieldCode::TooLong,
+                        format!("at most {max} characters"),
+                    )
+                    .with_limit(max),
                 );
             } else if v.chars().any(char::is_control) {
                 e.push(FieldError::new(
                     field,
-                    "control_chars",
+                    FieldCode::ControlChars,
                     "contains control characters",
                 ));
             }
@@ -235,7 +239,7 @@ mod tests {
             weight_kg: None,
             height_cm: None,
         };
-        assert_eq!(none.validate().unwrap_err()[0].code, "required");
+        assert_eq!(none.validate().unwrap_err()[0].code, FieldCode::Required);
     }
 
     #[test]

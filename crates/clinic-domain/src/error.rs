@@ -8,84 +8,124 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-/// A stable, machine-readable error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum ErrorCode {
-    /// Input failed validation; see the field errors.
-    Validation,
-    /// The record does not exist (or is not visible to this user).
-    NotFound,
-    /// The signed-in user's role does not allow this action.
-    Forbidden,
-    /// Nobody is signed in.
-    Unauthenticated,
-    /// The workstation locked itself after the idle time; sign in again to unlock.
-    SessionLocked,
-    /// Wrong user name or password.
-    InvalidCredentials,
-    /// Too many failed sign-ins; the account is locked for a while.
-    AccountLocked,
-    /// The account was disabled by an admin.
-    AccountDisabled,
-    /// The password does not meet the password policy.
-    WeakPassword,
-    /// The record changed since it was read; reload and try again.
-    Conflict,
-    /// The first admin account must be created before anything else.
-    SetupRequired,
-    /// The workstation is already set up.
-    AlreadySetUp,
-    /// A user with this name already exists.
-    UserExists,
-    /// The database file is damaged or is not a clinic database.
-    DatabaseCorrupt,
-    /// Another program holds a lock on the database file.
-    DatabaseLocked,
-    /// The database was written by a newer version of this program.
-    DatabaseTooNew,
-    /// A file could not be read or written.
-    Io,
-    /// An unexpected internal error; details are in the local log.
-    Internal,
-    /// The central server could not be reached; try again later.
-    ServerUnreachable,
-    /// The central server refused the request (see the message).
-    ServerRefused,
-}
+use crate::codes::wire_code;
 
-impl ErrorCode {
-    /// The code as the snake_case string used on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Validation => "validation",
-            Self::NotFound => "not_found",
-            Self::Forbidden => "forbidden",
-            Self::Unauthenticated => "unauthenticated",
-            Self::SessionLocked => "session_locked",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::AccountLocked => "account_locked",
-            Self::AccountDisabled => "account_disabled",
-            Self::WeakPassword => "weak_password",
-            Self::Conflict => "conflict",
-            Self::SetupRequired => "setup_required",
-            Self::AlreadySetUp => "already_set_up",
-            Self::UserExists => "user_exists",
-            Self::DatabaseCorrupt => "database_corrupt",
-            Self::DatabaseLocked => "database_locked",
-            Self::DatabaseTooNew => "database_too_new",
-            Self::Io => "io",
-            Self::Internal => "internal",
-            Self::ServerUnreachable => "server_unreachable",
-            Self::ServerRefused => "server_refused",
-        }
+wire_code! {
+    /// A stable, machine-readable error code.
+    pub enum ErrorCode {
+        /// Input failed validation; see the field errors.
+        Validation = "validation",
+        /// The record does not exist (or is not visible to this user).
+        NotFound = "not_found",
+        /// The signed-in user's role does not allow this action.
+        Forbidden = "forbidden",
+        /// Nobody is signed in.
+        Unauthenticated = "unauthenticated",
+        /// The workstation locked itself after the idle time; sign in again to unlock.
+        SessionLocked = "session_locked",
+        /// Wrong user name or password.
+        InvalidCredentials = "invalid_credentials",
+        /// Too many failed sign-ins; the account is locked for a while.
+        AccountLocked = "account_locked",
+        /// The account was disabled by an admin.
+        AccountDisabled = "account_disabled",
+        /// The password does not meet the password policy.
+        WeakPassword = "weak_password",
+        /// The record changed since it was read; reload and try again.
+        Conflict = "conflict",
+        /// The first admin account must be created before anything else.
+        SetupRequired = "setup_required",
+        /// The workstation is already set up.
+        AlreadySetUp = "already_set_up",
+        /// A user with this name already exists.
+        UserExists = "user_exists",
+        /// The database file is damaged or is not a clinic database.
+        DatabaseCorrupt = "database_corrupt",
+        /// Another program holds a lock on the database file.
+        DatabaseLocked = "database_locked",
+        /// The database was written by a newer version of this program.
+        DatabaseTooNew = "database_too_new",
+        /// A file could not be read or written.
+        Io = "io",
+        /// An unexpected internal error; details are in the local log.
+        Internal = "internal",
+        /// The central server could not be reached; try again later.
+        ServerUnreachable = "server_unreachable",
+        /// The central server refused the request (see the message).
+        ServerRefused = "server_refused",
     }
 }
 
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+wire_code! {
+    /// Why one field was refused: the UI says it beside the field, in the
+    /// user's language (`field_error.<code>`).
+    pub enum FieldCode {
+        /// Empty, but needed.
+        Required = "required",
+        /// Longer than the rule's limit (see [`FieldError::limit`]).
+        TooLong = "too_long",
+        /// Shorter than the rule's limit.
+        TooShort = "too_short",
+        /// More items than the rule's limit (phones).
+        TooMany = "too_many",
+        /// Control characters (a NUL byte, a tab) where text belongs.
+        ControlChars = "control_chars",
+        /// A date after today.
+        InFuture = "in_future",
+        /// A date before the earliest the record accepts.
+        TooEarly = "too_early",
+        /// A birth date or age beyond the oldest accepted.
+        TooOld = "too_old",
+        /// Not a date.
+        BadDate = "bad_date",
+        /// A phone number with characters no phone number has.
+        PhoneChars = "phone_chars",
+        /// A phone number with too few or too many digits.
+        PhoneLength = "phone_length",
+        /// A number outside its allowed range.
+        OutOfRange = "out_of_range",
+        /// A diastolic pressure not below the systolic.
+        AboveSystolic = "above_systolic",
+        /// A sex a CSV file spells in a way nobody knows.
+        UnknownSex = "unknown_sex",
+        /// A name without a single letter.
+        NoLetters = "no_letters",
+        /// An identity document number with characters none has.
+        IdChars = "id_chars",
+        /// A password on the list of common passwords.
+        Common = "common",
+        /// A password containing the user name.
+        ContainsUsername = "contains_username",
+        /// A user name with characters a user name may not have.
+        BadUsername = "bad_username",
+        /// Two entries that must match do not (password and its repetition).
+        Mismatch = "mismatch",
+        /// Not a value of the field's kind (an address, a choice, a code).
+        Invalid = "invalid",
+        /// A name outside its length rule (a department, a workstation).
+        BadName = "bad_name",
+        /// A file that is not a readable CSV file.
+        BadCsv = "bad_csv",
+        /// A file path the system cannot use.
+        BadPath = "bad_path",
+        /// A file that exists already, where a new one is made.
+        Exists = "exists",
+        /// A database that already holds records, where an empty one is needed.
+        NotEmpty = "not_empty",
+        /// A change to a patient record that was merged into another.
+        Merged = "merged",
+        /// A merge of a record with itself.
+        SameRecord = "same_record",
+        /// An admin's change to their own account that would lock them out.
+        OwnAccount = "own_account",
+        /// A workstation enrolled with its server cannot move to another.
+        Enrolled = "enrolled",
+        /// A CSV line that cannot be read (not UTF-8, broken quoting).
+        Unreadable = "unreadable",
+        /// A CSV file lacks a column it needs (`field` is `column.<name>`).
+        MissingColumn = "missing_column",
+        /// A CSV file has a column nobody knows (`field` is `column.<n>`).
+        UnknownColumn = "unknown_column",
     }
 }
 
@@ -96,8 +136,8 @@ impl std::fmt::Display for ErrorCode {
 pub struct FieldError {
     /// The field's name as in the input type, e.g. `birth_date` or `phones.1`.
     pub field: String,
-    /// A stable code the UI translates, e.g. `required`, `too_long`, `in_future`.
-    pub code: String,
+    /// Why, for the UI to translate.
+    pub code: FieldCode,
     /// An English description for logs and tests.
     pub message: String,
     /// The limit the rule names (`too_long`: most characters, `too_short`:
@@ -109,10 +149,10 @@ pub struct FieldError {
 
 impl FieldError {
     /// A field error with its code and English message.
-    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
-            code: code.to_owned(),
+            code,
             message: message.into(),
             limit: None,
         }

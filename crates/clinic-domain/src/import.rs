@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::FieldError;
 use crate::patient::{PatientInput, Sex};
+use crate::{FieldCode, FieldError};
 
 /// The CSV columns, in the documented order. Only the names are required.
 pub const COLUMNS: [&str; 8] = [
@@ -32,9 +32,8 @@ pub struct ImportRowError {
     pub line: u64,
     /// The column, when one is to blame.
     pub field: Option<String>,
-    /// The rule that failed: a field error code (`required`, `too_long`,
-    /// `bad_date`...), `unknown_sex`, or `unreadable` for a broken line.
-    pub code: String,
+    /// The rule that failed (`unreadable` for a broken line).
+    pub code: FieldCode,
     /// The limit the rule names, as in [`crate::FieldError::limit`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -120,7 +119,7 @@ impl ColumnMap {
                     };
                     problems.push(FieldError::new(
                         format!("column.{at}"),
-                        "unknown_column",
+                        FieldCode::UnknownColumn,
                         message,
                     ));
                 }
@@ -130,7 +129,7 @@ impl ColumnMap {
             if index[required].is_none() {
                 problems.push(FieldError::new(
                     format!("column.{}", COLUMNS[required]),
-                    "missing_column",
+                    FieldCode::MissingColumn,
                     format!("the header has no '{}' column", COLUMNS[required]),
                 ));
             }
@@ -156,7 +155,7 @@ impl ColumnMap {
             Some(s) => Sex::parse(s).ok_or_else(|| {
                 FieldError::new(
                     "sex",
-                    "unknown_sex",
+                    FieldCode::UnknownSex,
                     "must be female, male, other or unknown",
                 )
             })?,

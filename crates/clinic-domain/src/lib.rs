@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod clinical;
+pub mod codes;
 pub mod error;
 pub mod import;
 pub mod mrn;
@@ -28,5 +29,5 @@ pub mod untrusted;
 pub mod user;
 pub mod workstation;
 
-pub use error::{ErrorCode, FieldError};
+pub use error::{ErrorCode, FieldCode, FieldError};
 pub use role::{Permission, Role};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::error::FieldError;
+use crate::error::{FieldCode, FieldError};
 use crate::{phone, text};
 
 /// Longest accepted name part, in characters.
@@ -158,7 +158,7 @@ pub fn validate_merge_reason(reason: &str) -> Result<String, Vec<FieldError>> {
     let mut c = Checker::default();
     let out = c.text("reason", reason, MAX_MERGE_REASON_CHARS, Lines::Many);
     if out.is_none() {
-        c.fail("reason", "required", "is required");
+        c.fail("reason", FieldCode::Required, "is required");
     }
     match out {
         Some(r) if c.errors.is_empty() => Ok(r),
@@ -173,11 +173,11 @@ struct Checker {
 }
 
 impl Checker {
-    fn fail(&mut self, field: &str, code: &str, message: &str) {
+    fn fail(&mut self, field: &str, code: FieldCode, message: &str) {
         self.errors.push(FieldError::new(field, code, message));
     }
 
-    fn fail_limit(&mut self, field: &str, code: &str, message: &str, limit: usize) {
+    fn fail_limit(&mut self, field: &str, code: FieldCode, message: &str, limit: usize) {
         self.errors
             .push(FieldError::new(field, code, message).with_limit(limit));
     }
@@ -191,7 +191,7 @@ impl Checker {
         if value.chars().count() > max {
             self.fail_limit(
                 field,
-                "too_long",
+                FieldCode::TooLong,
                 &format!("must be at most {max} characters"),
                 max,
             );
@@ -202,7 +202,7 @@ impl Checker {
         if bad {
             self.fail(
                 field,
-                "control_chars",
+                FieldCode::ControlChars,
                 "must not contain control characters",
             );
         }
@@ -225,11 +225,11 @@ impl Checker {
         match self.text(field, value, MAX_NAME_CHARS, Lines::One) {
             Some(v) if v.chars().any(char::is_alphabetic) => v,
             Some(v) => {
-                self.fail(field, "no_letters", "must contain letters");
+                self.fail(field, FieldCode::NoLetters, "must contain letters");
                 v
             }
             None => {
-                self.fail(field, "required", "is required");
+                self.fail(field, FieldCode::Required, "is required");
                 String::new()
             }
         }
@@ -241,11 +241,11 @@ impl Checker {
             Ok(()) => {}
             Err(phone::PhoneError::BadCharacters) => self.fail(
                 field,
-                "phone_chars",
+                FieldCode::PhoneChars,
                 "may contain only digits, spaces, + - ( ) .",
             ),
             Err(phone::PhoneError::BadLength) => {
-                self.fail(field, "phone_length", "must have 6 to 15 digits")
+                self.fail(field, FieldCode::PhoneLength, "must have 6 to 15 digits")
             }
         }
         Some(v)
@@ -264,7 +264,7 @@ impl PatientInput {
         let sex = match self.sex {
             Some(sex) => sex,
             None => {
-                c.fail("sex", "required", "is required");
+                c.fail("sex", FieldCode::Required, "is required");
                 Sex::Unknown
             }
         };
@@ -277,18 +277,22 @@ impl PatientInput {
         let (birth_date, birth_date_estimated) = match (birth_text, self.estimated_age) {
             (Some(s), _) => match parse_date(s) {
                 Some(d) if d > today => {
-                    c.fail("birth_date", "in_future", "must not be in the future");
+                    c.fail(
+                        "birth_date",
+                        FieldCode::InFuture,
+                        "must not be in the future",
+                    );
                     (d, false)
                 }
                 Some(d) if d.year() < MIN_BIRTH_YEAR => {
-                    c.fail("birth_date", "too_old", "must be in 1900 or later");
+                    c.fail("birth_date", FieldCode::TooOld, "must be in 1900 or later");
                     (d, false)
                 }
                 Some(d) => (d, false),
                 None => {
                     c.fail(
                         "birth_date",
-                        "bad_date",
+                        FieldCode::BadDate,
                         "must be a date like 1980-03-21 or 21.03.1980",
                     );
                     (today, false)
@@ -299,7 +303,7 @@ impl PatientInput {
                 if age > MAX_ESTIMATED_AGE || year < MIN_BIRTH_YEAR {
                     c.fail(
                         "estimated_age",
-                        "out_of_range",
+                        FieldCode::OutOfRange,
                         "must be between 0 and 125 years",
                     );
                     (today, true)
@@ -311,7 +315,7 @@ impl PatientInput {
             (None, None) => {
                 c.fail(
                     "birth_date",
-                    "required",
+                    FieldCode::Required,
                     "enter a date of birth or an estimated age",
                 );
                 (today, false)
@@ -319,7 +323,12 @@ impl PatientInput {
         };
 
         if self.phones.len() > MAX_PHONES {
-            c.fail_limit("phones", "too_many", "at most 5 phone numbers", MAX_PHONES);
+            c.fail_limit(
+                "phones",
+                FieldCode::TooMany,
+                "at most 5 phone numbers",
+                MAX_PHONES,
+            );
         }
         let phones = self
             .phones
@@ -336,7 +345,7 @@ impl PatientInput {
         {
             c.fail(
                 "national_id",
-                "id_chars",
+                FieldCode::IdChars,
                 "may contain only letters and digits",
             );
         }
@@ -525,10 +534,10 @@ mod tests {
     #[test]
     fn a_merge_needs_a_reason() {
         use super::validate_merge_reason;
-        let code = |r: &str| validate_merge_reason(r).unwrap_err()[0].code.clone();
-        assert_eq!(code("   "), "required");
-        assert_eq!(code(&"x".repeat(501)), "too_long");
-        assert_eq!(code("same\u{0}person"), "control_chars");
+        let code = |r: &str| validate_merge_reason(r).unwrap_err()[0].code;
+        assert_eq!(code("   "), FieldCode::Required);
+        assert_eq!(code(&"x".repeat(501)), FieldCode::TooLong);
+        assert_eq!(code("same\u{0}person"), FieldCode::ControlChars);
         assert_eq!(
             validate_merge_reason("  Registered twice:\nsame passport  ").unwrap(),
             "Registered twice:\nsame passport"
@@ -558,7 +567,7 @@ mod tests {
             .validate(today())
             .expect_err("input must be refused")
             .into_iter()
-            .map(|e| (e.field, e.code))
+            .map(|e| (e.field, e.code.as_str().to_owned()))
             .collect()
     }
 

@@ -20,7 +20,8 @@ use serde_json::Value;
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::error::FieldError;
+use crate::codes::wire_code;
+use crate::error::{FieldCode, FieldError};
 use crate::patient::{PatientFields, PatientInput, PatientSummary};
 use crate::role::Role;
 use crate::user::Language;
@@ -52,41 +53,128 @@ pub const PATIENT_FIELDS: [&str; 13] = [
     "notes",
 ];
 
-/// Kinds of records the protocol carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Entity {
-    /// A patient's demographic record.
-    Patient,
-    /// A losing field value waiting for reception's review.
-    PatientConflict,
-    /// A clinic department.
-    Department,
-    /// A user account (never with its password hash).
-    User,
+wire_code! {
+    /// Kinds of records the protocol carries.
+    ///
+    /// On the wire of a push or a pull the kind stays text
+    /// ([`PushMutation::kind`], [`Change::kind`]): a kind a newer peer knows
+    /// and this one does not becomes one refused entry, never a refused
+    /// request that would hold up every entry after it.
+    pub enum Entity {
+        /// A patient's demographic record.
+        Patient = "patient",
+        /// A losing field value waiting for reception's review.
+        PatientConflict = "patient_conflict",
+        /// A clinic department.
+        Department = "department",
+        /// A user account (never with its password hash).
+        User = "user",
+    }
 }
 
-impl Entity {
-    /// The entity as stored in outbox and change-log rows.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Entity::Patient => "patient",
-            Entity::PatientConflict => "patient_conflict",
-            Entity::Department => "department",
-            Entity::User => "user",
-        }
+wire_code! {
+    /// What a synced change does to its record.
+    pub enum Op {
+        /// A new record.
+        Create = "create",
+        /// A change to an existing record, made on a known version.
+        Update = "update",
+        /// Two patient records found to be one person.
+        Merge = "merge",
+        /// A batch of new records from a CSV import.
+        Import = "import",
+        /// Reception settled a conflict.
+        Resolve = "resolve",
     }
+}
 
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Entity> {
-        [
-            Entity::Patient,
-            Entity::PatientConflict,
-            Entity::Department,
-            Entity::User,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == s)
+wire_code! {
+    /// Why the server refused one pushed change; stored with the change and
+    /// shown to its author (`refused.<code>`).
+    pub enum RejectCode {
+        /// The author's role does not allow it.
+        Forbidden = "forbidden",
+        /// A field failed validation (the message names it).
+        Validation = "validation",
+        /// The payload is not what its kind and operation carry.
+        Malformed = "malformed",
+        /// The record it changes does not exist in the clinic.
+        NotFound = "not_found",
+        /// The patient was merged into another record.
+        Merged = "merged",
+        /// A record with this id already exists.
+        Exists = "exists",
+        /// The MRN belongs to another patient of the clinic.
+        MrnTaken = "mrn_taken",
+        /// A merge of a record with itself.
+        SameRecord = "same_record",
+        /// The conflict was settled already.
+        AlreadyResolved = "already_resolved",
+        /// A kind or operation the server does not know.
+        UnknownMutation = "unknown_mutation",
+        /// A mutation id already used for a different change.
+        MutationIdReused = "mutation_id_reused",
+        /// Applied, but some fields kept the server's value (a conflict outcome).
+        FieldsKeptServerValue = "fields_kept_server_value",
+        /// The server failed on this change; pushing again may work.
+        ServerError = "server_error",
+        /// A code this workstation does not know yet (from a newer server).
+        #[serde(other)]
+        Other = "other",
+    }
+}
+
+wire_code! {
+    /// The `code` of the server's error body (`{code, message}`) on any
+    /// failed request.
+    pub enum ApiErrorCode {
+        /// No valid access token.
+        Unauthenticated = "unauthenticated",
+        /// Wrong user name or password.
+        InvalidCredentials = "invalid_credentials",
+        /// Too many failed sign-ins; locked for a while.
+        AccountLocked = "account_locked",
+        /// The account is disabled.
+        AccountDisabled = "account_disabled",
+        /// The caller's role does not allow it.
+        Forbidden = "forbidden",
+        /// No such record in the caller's clinic.
+        NotFound = "not_found",
+        /// A malformed request.
+        BadRequest = "bad_request",
+        /// A field failed validation; see `fields`.
+        Validation = "validation",
+        /// The record changed meanwhile, or the name is taken.
+        Conflict = "conflict",
+        /// The request body is larger than the server accepts.
+        TooLarge = "too_large",
+        /// Too many requests at once; try again after `Retry-After`.
+        Busy = "busy",
+        /// The method is not allowed on this path.
+        MethodNotAllowed = "method_not_allowed",
+        /// The server's database cannot be reached now.
+        Unavailable = "unavailable",
+        /// An internal error; details are in the server's log.
+        Internal = "internal",
+        /// A code this workstation does not know yet (from a newer server).
+        #[serde(other)]
+        Other = "other",
+    }
+}
+
+wire_code! {
+    /// Why sync cannot go on by itself (the status bar says it).
+    pub enum SyncProblemCode {
+        /// The server cannot be reached; sync retries by itself.
+        ServerUnreachable = "server_unreachable",
+        /// Someone must sign in while online (a server sign-in ended).
+        SignInNeeded = "sign_in_needed",
+        /// The server refused a request.
+        ServerRefused = "server_refused",
+        /// The local database failed; details are in the local log.
+        LocalError = "local_error",
+        /// No server is configured, or the workstation is not enrolled.
+        NotEnrolled = "not_enrolled",
     }
 }
 
@@ -134,14 +222,14 @@ impl PatientData {
         if !matches!(self.status.as_str(), "active" | "merged") {
             errors.push(FieldError::new(
                 "status",
-                "invalid",
+                FieldCode::Invalid,
                 "status must be active or merged",
             ));
         }
         if crate::mrn::Mrn::parse(&self.mrn).is_none() {
             errors.push(FieldError::new(
                 "mrn",
-                "invalid",
+                FieldCode::Invalid,
                 "not a valid patient number",
             ));
         }
@@ -205,6 +293,29 @@ pub struct PushMutation {
     pub user_id: Uuid,
 }
 
+/// The permission a synced change of this kind needs, or `None` when the
+/// kind and operation do not go together (no such change exists). The
+/// server checks it for every pushed change; the workstation's write path
+/// checks the same permissions before the change is made.
+pub fn change_permission(entity: Entity, op: Op) -> Option<crate::Permission> {
+    use crate::Permission::*;
+    match (entity, op) {
+        (Entity::Patient, Op::Create | Op::Update) => Some(WriteDemographics),
+        (Entity::Patient, Op::Merge) => Some(MergePatients),
+        (Entity::Patient, Op::Import) => Some(ImportPatients),
+        (Entity::PatientConflict, Op::Resolve) => Some(WriteDemographics),
+        (Entity::Department, Op::Create) => Some(ManageUsers),
+        _ => None,
+    }
+}
+
+impl PushMutation {
+    /// The kind and operation, when this side knows both.
+    pub fn kind(&self) -> Option<(Entity, Op)> {
+        Some((Entity::parse(&self.entity)?, Op::parse(&self.op)?))
+    }
+}
+
 /// `POST /v1/sync/push`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -216,39 +327,16 @@ pub struct PushRequest {
     pub mutations: Vec<PushMutation>,
 }
 
-/// What became of one pushed mutation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum OutcomeStatus {
-    /// Applied as sent.
-    Applied,
-    /// Applied, but some fields kept the server's value; the losing values
-    /// are stored as conflicts for review.
-    Conflict,
-    /// Not applied, with a reason (validation, permission, unknown record).
-    Rejected,
-}
-
-impl OutcomeStatus {
-    /// The status as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeStatus::Applied => "applied",
-            OutcomeStatus::Conflict => "conflict",
-            OutcomeStatus::Rejected => "rejected",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<OutcomeStatus> {
-        match s {
-            "applied" => Some(OutcomeStatus::Applied),
-            "conflict" => Some(OutcomeStatus::Conflict),
-            "rejected" => Some(OutcomeStatus::Rejected),
-            _ => None,
-        }
+wire_code! {
+    /// What became of one pushed mutation.
+    pub enum OutcomeStatus {
+        /// Applied as sent.
+        Applied = "applied",
+        /// Applied, but some fields kept the server's value; the losing values
+        /// are stored as conflicts for review.
+        Conflict = "conflict",
+        /// Not applied, with a reason (validation, permission, unknown record).
+        Rejected = "rejected",
     }
 }
 
@@ -260,9 +348,9 @@ pub struct MutationOutcome {
     pub mutation_id: Uuid,
     /// Applied, conflict or rejected.
     pub status: OutcomeStatus,
-    /// For rejections: a stable code (`forbidden`, `validation`, `not_found`, ...).
+    /// For rejections (and conflicts): why.
     #[serde(default)]
-    pub code: Option<String>,
+    pub code: Option<RejectCode>,
     /// For rejections: an English reason, without patient data.
     #[serde(default)]
     pub message: Option<String>,
@@ -301,6 +389,13 @@ pub struct Change {
     /// The client mutation that caused it, if one did.
     #[serde(default)]
     pub mutation_id: Option<Uuid>,
+}
+
+impl Change {
+    /// The kind of record, when this side knows it.
+    pub fn kind(&self) -> Option<Entity> {
+        Entity::parse(&self.entity)
+    }
 }
 
 /// `GET /v1/sync/pull?after=N&limit=M` answer.
@@ -363,19 +458,18 @@ pub struct ConflictReview {
 pub struct RefusedChange {
     /// The change's client mutation id.
     pub mutation_id: Uuid,
-    /// What it changed: `patient`, `patient_conflict`, `department`, ...
-    pub entity: String,
-    /// How: `create`, `update`, `merge`, `import`, `resolve`, ...
-    pub op: String,
+    /// What kind of record it changed.
+    pub entity: Entity,
+    /// How.
+    pub op: Op,
     /// When it was made here.
     pub created_at: DateTime<Utc>,
     /// Who made it, as this workstation knows them.
     pub author: Option<String>,
     /// The patient it was about, when it was about one this workstation has.
     pub patient: Option<PatientSummary>,
-    /// The server's reason: `forbidden`, `validation`, `merged`,
-    /// `not_found`, `mrn_taken`, ... (the UI translates it).
-    pub code: Option<String>,
+    /// The server's reason (the UI translates it).
+    pub code: Option<RejectCode>,
     /// The server's reason in English, without patient data.
     pub message: Option<String>,
 }
@@ -493,8 +587,8 @@ pub struct SyncStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct SyncProblem {
-    /// `server_unreachable`, `sign_in_needed`, `not_enrolled`, ...
-    pub code: String,
+    /// What is wrong.
+    pub code: SyncProblemCode,
     /// English details for logs; never patient data.
     pub message: String,
 }

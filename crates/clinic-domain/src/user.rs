@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::error::FieldError;
+use crate::codes::wire_code;
+use crate::error::{FieldCode, FieldError};
 use crate::role::{Permission, Role};
 
 /// The longest display name (and workstation name), in characters.
@@ -51,39 +52,17 @@ pub fn after_failed_sign_in(
 /// Idle minutes before the workstation locks, unless an admin sets another.
 pub const DEFAULT_IDLE_LOCK_MINUTES: u32 = 10;
 
-/// A user interface language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, TS)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum Language {
-    /// English.
-    #[default]
-    En,
-    /// Russian.
-    Ru,
-    /// Thai.
-    Th,
-}
-
-impl Language {
-    /// The stored form (an ISO 639-1 code).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Ru => "ru",
-            Language::Th => "th",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Language> {
-        match s {
-            "en" => Some(Language::En),
-            "ru" => Some(Language::Ru),
-            "th" => Some(Language::Th),
-            _ => None,
-        }
+wire_code! {
+    /// A user interface language.
+    #[derive(Default)]
+    pub enum Language {
+        /// English.
+        #[default]
+        En = "en",
+        /// Russian.
+        Ru = "ru",
+        /// Thai.
+        Th = "th",
     }
 }
 
@@ -139,14 +118,14 @@ impl NewUser {
         if !name_ok {
             errors.push(FieldError::new(
                 "username",
-                "bad_username",
+                FieldCode::BadUsername,
                 "3 to 32 letters, digits, '.', '_' or '-'",
             ));
         }
         if !is_display_name(&self.display_name) {
             errors.push(FieldError::new(
                 "display_name",
-                "required",
+                FieldCode::Required,
                 "is required (at most 100 characters)",
             ));
         }
@@ -177,31 +156,38 @@ const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 /// Checks `password` against the policy: at least ten characters, not a
 /// common password, not the user name, not one repeated character.
 pub fn check_password(password: &str, username: &str) -> Result<(), FieldError> {
-    let weak = |code: &str, message: &str| Err(FieldError::new("password", code, message));
+    let weak = |code: FieldCode, message: &str| Err(FieldError::new("password", code, message));
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(
-            FieldError::new("password", "too_short", "must be at least 10 characters")
-                .with_limit(MIN_PASSWORD_CHARS),
-        );
+        return Err(FieldError::new(
+            "password",
+            FieldCode::TooShort,
+            "must be at least 10 characters",
+        )
+        .with_limit(MIN_PASSWORD_CHARS));
     }
     if password.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(
-            FieldError::new("password", "too_long", "must be at most 256 characters")
-                .with_limit(MAX_PASSWORD_CHARS),
-        );
+        return Err(FieldError::new(
+            "password",
+            FieldCode::TooLong,
+            "must be at most 256 characters",
+        )
+        .with_limit(MAX_PASSWORD_CHARS));
     }
     let lower = password.to_lowercase();
     if COMMON_PASSWORDS.lines().any(|p| p == lower) {
-        return weak("common", "is a commonly used password");
+        return weak(FieldCode::Common, "is a commonly used password");
     }
     let mut distinct: Vec<char> = lower.chars().collect();
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() < 4 {
-        return weak("common", "uses too few different characters");
+        return weak(FieldCode::Common, "uses too few different characters");
     }
     if !username.trim().is_empty() && lower.contains(&username.trim().to_lowercase()) {
-        return weak("contains_username", "must not contain the user name");
+        return weak(
+            FieldCode::ContainsUsername,
+            "must not contain the user name",
+        );
     }
     Ok(())
 }
@@ -226,19 +212,19 @@ mod tests {
         assert!(check_password("short1!", "anna").is_err());
         assert_eq!(
             check_password("password123", "anna").unwrap_err().code,
-            "common"
+            FieldCode::Common
         );
         assert_eq!(
             check_password("qwertyuiop", "anna").unwrap_err().code,
-            "common"
+            FieldCode::Common
         );
         assert_eq!(
             check_password("aaaaaaaaaaaa", "anna").unwrap_err().code,
-            "common"
+            FieldCode::Common
         );
         assert_eq!(
             check_password("anna-2026-spring", "Anna").unwrap_err().code,
-            "contains_username"
+            FieldCode::ContainsUsername
         );
         assert!(check_password("Teal-Lantern-48", "anna").is_ok());
     }

@@ -8,6 +8,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clinic_domain::FieldError;
+use clinic_domain::sync::ApiErrorCode;
 use clinic_domain::untrusted::describe_decode_error;
 use serde::Serialize;
 
@@ -69,9 +70,8 @@ pub enum ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Error)]
 pub(crate) struct ErrorBody {
-    /// A stable, machine-readable code, e.g. `not_found` or `validation`.
-    #[schema(example = "not_found")]
-    code: &'static str,
+    /// A stable, machine-readable code.
+    code: ApiErrorCode,
     /// An English message; never contains patient data.
     message: String,
     /// Per-field problems; only with `validation`.
@@ -81,23 +81,26 @@ pub(crate) struct ErrorBody {
 
 impl ApiError {
     /// The stable code and HTTP status.
-    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+    pub fn code_and_status(&self) -> (ApiErrorCode, StatusCode) {
         use ApiError::*;
         match self {
-            Unauthenticated(_) => ("unauthenticated", StatusCode::UNAUTHORIZED),
-            InvalidCredentials => ("invalid_credentials", StatusCode::UNAUTHORIZED),
-            AccountLocked => ("account_locked", StatusCode::FORBIDDEN),
-            AccountDisabled => ("account_disabled", StatusCode::FORBIDDEN),
-            Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN),
-            NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
-            BadRequest(_) => ("bad_request", StatusCode::BAD_REQUEST),
-            Validation(_) => ("validation", StatusCode::UNPROCESSABLE_ENTITY),
-            Conflict(_) => ("conflict", StatusCode::CONFLICT),
-            TooLarge => ("too_large", StatusCode::PAYLOAD_TOO_LARGE),
-            Busy { .. } => ("busy", StatusCode::TOO_MANY_REQUESTS),
-            MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
-            Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
-            Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+            Unauthenticated(_) => (ApiErrorCode::Unauthenticated, StatusCode::UNAUTHORIZED),
+            InvalidCredentials => (ApiErrorCode::InvalidCredentials, StatusCode::UNAUTHORIZED),
+            AccountLocked => (ApiErrorCode::AccountLocked, StatusCode::FORBIDDEN),
+            AccountDisabled => (ApiErrorCode::AccountDisabled, StatusCode::FORBIDDEN),
+            Forbidden(_) => (ApiErrorCode::Forbidden, StatusCode::FORBIDDEN),
+            NotFound(_) => (ApiErrorCode::NotFound, StatusCode::NOT_FOUND),
+            BadRequest(_) => (ApiErrorCode::BadRequest, StatusCode::BAD_REQUEST),
+            Validation(_) => (ApiErrorCode::Validation, StatusCode::UNPROCESSABLE_ENTITY),
+            Conflict(_) => (ApiErrorCode::Conflict, StatusCode::CONFLICT),
+            TooLarge => (ApiErrorCode::TooLarge, StatusCode::PAYLOAD_TOO_LARGE),
+            Busy { .. } => (ApiErrorCode::Busy, StatusCode::TOO_MANY_REQUESTS),
+            MethodNotAllowed => (
+                ApiErrorCode::MethodNotAllowed,
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            Unavailable => (ApiErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            Internal => (ApiErrorCode::Internal, StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! find a committed change below `n` (the late-commit skip of plain
 //! sequences). The lock is held only for the insert and the commit.
 
-use clinic_domain::sync::{Change, MAX_PULL_PAGE, PullResponse};
+use clinic_domain::sync::{Change, Entity, MAX_PULL_PAGE, PullResponse};
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -28,14 +28,14 @@ impl FeedBatch {
     /// Records that `entity` `id` is now `data` at `version`.
     pub fn push(
         &mut self,
-        entity: &str,
+        entity: Entity,
         id: Uuid,
         version: i64,
         data: Value,
         mutation_id: Option<Uuid>,
     ) {
         self.changes
-            .push((entity.to_owned(), id, version, data, mutation_id));
+            .push((entity.as_str().to_owned(), id, version, data, mutation_id));
     }
 
     /// How many changes are waiting (for rolling back to a savepoint).

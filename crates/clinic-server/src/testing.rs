@@ -127,7 +127,13 @@ impl TestDb {
         .await
         .unwrap();
         let mut feed = crate::feed::FeedBatch::default();
-        feed.push("user", user.id, 1, json!(user), None);
+        feed.push(
+            clinic_domain::sync::Entity::User,
+            user.id,
+            1,
+            json!(user),
+            None,
+        );
         feed.publish(&mut tx, clinic_id).await.unwrap();
         tx.commit().await.unwrap();
         user

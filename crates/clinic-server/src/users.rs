@@ -77,7 +77,13 @@ async fn load(conn: &mut PgConnection, clinic_id: Uuid, id: Uuid) -> ApiResult<U
 
 async fn publish(conn: &mut PgConnection, user: &ServerUser, version: i64) -> ApiResult<()> {
     let mut feed = FeedBatch::default();
-    feed.push("user", user.id, version, json!(user), None);
+    feed.push(
+        clinic_domain::sync::Entity::User,
+        user.id,
+        version,
+        json!(user),
+        None,
+    );
     feed.publish(conn, user.clinic_id).await?;
     Ok(())
 }
@@ -156,7 +162,7 @@ pub async fn update_user(
     if !clinic_domain::user::is_display_name(&display) {
         return Err(ApiError::Validation(vec![clinic_domain::FieldError::new(
             "display_name",
-            "required",
+            clinic_domain::FieldCode::Required,
             "is required (at most 100 characters)",
         )]));
     }

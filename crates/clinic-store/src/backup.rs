@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use clinic_domain::FieldCode;
+
 use crate::{OpenOptions, Result, Store, StoreError};
 
 impl Store {
@@ -14,13 +16,13 @@ impl Store {
         if dest.exists() {
             return Err(StoreError::field(
                 "file",
-                "exists",
+                FieldCode::Exists,
                 "the backup file already exists; choose a new name",
             ));
         }
-        let dest = dest
-            .to_str()
-            .ok_or_else(|| StoreError::field("file", "bad_path", "the path is not valid UTF-8"))?;
+        let dest = dest.to_str().ok_or_else(|| {
+            StoreError::field("file", FieldCode::BadPath, "the path is not valid UTF-8")
+        })?;
         sqlx::query("VACUUM INTO ?")
             .bind(dest)
             .execute(self.pool())

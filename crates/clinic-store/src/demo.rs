@@ -3,6 +3,7 @@
 //! the benchmarks, so it is deterministic for a seed.
 
 use chrono::NaiveDate;
+use clinic_domain::FieldCode;
 use clinic_domain::Role;
 use clinic_domain::patient::{PatientInput, Sex};
 use clinic_domain::user::Language;
@@ -353,7 +354,7 @@ pub async fn load(store: &Store, actor: &Actor, patient_count: usize) -> Result<
     if store.has_patients().await? {
         return Err(StoreError::field(
             "demo",
-            "not_empty",
+            FieldCode::NotEmpty,
             "demo data can only be loaded into an empty database",
         ));
     }

@@ -1,6 +1,6 @@
 //! The store's error type and its mapping to the `{code, message}` the UI gets.
 
-use clinic_domain::error::{ErrorBody, ErrorCode, FieldError};
+use clinic_domain::error::{ErrorBody, ErrorCode, FieldCode, FieldError};
 
 /// Everything that can go wrong in the store.
 ///
@@ -91,7 +91,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
     /// A validation error for one field.
-    pub fn field(field: &str, code: &str, message: &str) -> Self {
+    pub fn field(field: &str, code: FieldCode, message: &str) -> Self {
         StoreError::Validation(vec![FieldError::new(field, code, message)])
     }
 

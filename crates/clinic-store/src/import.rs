@@ -2,6 +2,7 @@
 
 use std::io::Read;
 
+use clinic_domain::FieldCode;
 use clinic_domain::import::{ColumnMap, ImportProgress, ImportReport, ImportRowError};
 use clinic_domain::patient::PatientFields;
 use serde_json::json;
@@ -46,7 +47,11 @@ impl Store {
         let header = reader
             .headers()
             .map_err(|e| {
-                StoreError::field("file", "bad_csv", &format!("cannot read the header: {e}"))
+                StoreError::field(
+                    "file",
+                    FieldCode::BadCsv,
+                    &format!("cannot read the header: {e}"),
+                )
             })?
             .clone();
         let map = ColumnMap::from_header(header.iter()).map_err(StoreError::Validation)?;
@@ -76,7 +81,7 @@ impl Store {
                         ImportRowError {
                             line,
                             field: None,
-                            code: "unreadable".to_owned(),
+                            code: FieldCode::Unreadable,
                             limit: None,
                             message: e.to_string(),
                         },

@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use clinic_domain::FieldCode;
 use clinic_domain::audit::{AuditAction, HistoryEntry, diff_fields};
 use clinic_domain::patient::{
     DuplicateCandidate, DuplicateReason, Patient, PatientFields, PatientStatus, PatientSummary,
     Sex, validate_merge_reason,
 };
+use clinic_domain::sync::{Entity, Op};
 use clinic_domain::{mrn, national_id, phone, text};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -392,8 +394,7 @@ pub(crate) async fn import(
     json.extend_from_slice(b"{\"import_run\":\"");
     json.extend_from_slice(run_id.to_string().as_bytes());
     json.extend_from_slice(b"\",\"patients\":[");
-    w.patients.reserve(patients.len());
-    w.links.reserve(patients.len());
+    w.reserve_patients(patients.len());
     for (item, (id, mut fields)) in patients.into_iter().enumerate() {
         let mrn = w.next_mrn().await?;
         let phones = std::mem::take(&mut fields.phones);
@@ -417,12 +418,12 @@ pub(crate) async fn import(
         }
         serde_json::to_writer(&mut json, &ImportItem::of(&row, &phones))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        w.links.push((row.id.clone(), seq, item as i64));
-        w.patients.push(row);
+        w.link_to_audit(row.id.clone(), seq, item as i64);
+        w.insert_patient(row);
     }
     json.extend_from_slice(b"]}");
     let json = String::from_utf8(json).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let mutation_id = w.outbox_text("patient", run_id, "import", None, json.clone());
+    let mutation_id = w.outbox_text(Entity::Patient, run_id, Op::Import, None, json.clone());
     let done = w.audit_text(AuditAction::Import, "patient", None, None, Some(json))?;
     debug_assert_eq!(done.audit_seq, Some(seq));
     Ok(Committed {
@@ -441,8 +442,8 @@ pub(crate) async fn create(
     let mut row = PatientRow::from_fields(w, id, &mrn, &fields);
     row.search_keys = row.index_keys();
     let after = row.snapshot();
-    let mutation_id = w.outbox("patient", id, "create", None, &after);
-    w.patients.push(row);
+    let mutation_id = w.outbox(Entity::Patient, id, Op::Create, None, &after);
+    w.insert_patient(row);
     let done = w.audit(AuditAction::Create, "patient", Some(id), None, Some(after))?;
     Ok(Committed {
         mutation_id: Some(mutation_id),
@@ -451,16 +452,15 @@ pub(crate) async fn create(
 }
 
 async fn load_for_write(w: &mut WriteTx<'_>, id: Uuid) -> Result<PatientRow> {
-    w.flush().await?;
     let row: Option<PatientRow> = sqlx::query_as("SELECT * FROM patients WHERE id = ?")
         .bind(id.to_string())
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(w.conn().await?)
         .await?;
     let row = row.ok_or(StoreError::NotFound("patient"))?;
     if row.status == "merged" {
         return Err(StoreError::field(
             "status",
-            "merged",
+            FieldCode::Merged,
             "this record was merged into another; change that record instead",
         ));
     }
@@ -478,7 +478,7 @@ async fn save_row(w: &mut WriteTx<'_>, row: &mut PatientRow) -> Result<()> {
 /// Writes a changed row as it is (content, status, bookkeeping) and
 /// re-indexes it for search.
 pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<()> {
-    sql::unindex_patient(&mut w.tx, &row.id).await?;
+    sql::unindex_patient(w.conn().await?, &row.id).await?;
     sqlx::query(
         "UPDATE patients SET family_name = ?, given_name = ?, middle_name = ?, sex = ?, birth_date = ?, \
          birth_date_estimated = ?, phones = ?, national_id = ?, address = ?, emergency_contact_name = ?, \
@@ -507,9 +507,9 @@ pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<(
     .bind(&row.workstation_id)
     .bind(row.index_keys())
     .bind(&row.id)
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?;
-    sql::index_patients(&mut w.tx, sql::Indexed::Id(&row.id)).await
+    sql::index_patients(w.conn().await?, sql::Indexed::Id(&row.id)).await
 }
 
 /// Write-path step: change demographics, if nobody changed them since `base_version`.
@@ -547,7 +547,13 @@ pub(crate) async fn update(
         .map(|f| (f.clone(), before.get(f).cloned().unwrap_or(Value::Null)))
         .collect();
     let payload = json!({ "fields": after, "changed": changed, "base": base });
-    let mutation_id = w.outbox("patient", id, "update", Some(base_version), &payload);
+    let mutation_id = w.outbox(
+        Entity::Patient,
+        id,
+        Op::Update,
+        Some(base_version),
+        &payload,
+    );
     let done = w.audit(
         AuditAction::Update,
         "patient",
@@ -581,7 +587,7 @@ pub(crate) async fn merge(
     if keep == merge {
         return Err(StoreError::field(
             "merge_id",
-            "same_record",
+            FieldCode::SameRecord,
             "a record cannot be merged into itself",
         ));
     }
@@ -626,7 +632,13 @@ pub(crate) async fn merge(
         "keep": keep, "merge": merge, "keep_fields": k.snapshot(), "base": k_before,
         "reason": reason,
     });
-    let mutation_id = w.outbox("patient", keep, "merge", Some(base_version), &payload);
+    let mutation_id = w.outbox(
+        Entity::Patient,
+        keep,
+        Op::Merge,
+        Some(base_version),
+        &payload,
+    );
     // The reason stands in both records' history, as a field of the merge.
     let with_reason = |mut snapshot: Value| {
         snapshot["merge_reason"] = json!(reason);

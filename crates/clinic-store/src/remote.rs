@@ -4,7 +4,7 @@
 
 use clinic_domain::audit::AuditAction;
 use clinic_domain::mrn;
-use clinic_domain::sync::PATIENT_FIELDS;
+use clinic_domain::sync::{Entity, Op, PATIENT_FIELDS};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -110,13 +110,12 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
         .into_iter()
         .map(row_from_server)
         .collect::<Result<Vec<_>>>()?;
-    w.flush().await?;
     // A merged record may arrive with the one it was merged into, in any
     // order and in different insert statements: check `merged_into` at
     // commit, when both are there. (SQLite switches this off again at the
     // end of the transaction.)
     sqlx::query("PRAGMA defer_foreign_keys = ON")
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     let ids = json!(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()).to_string();
     let mrns = json!(
@@ -128,7 +127,7 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
     let existing: Vec<(String,)> =
         sqlx::query_as("SELECT id FROM patients WHERE id IN (SELECT value FROM json_each(?))")
             .bind(&ids)
-            .fetch_all(&mut *w.tx)
+            .fetch_all(w.conn().await?)
             .await?;
     let existing: std::collections::HashSet<String> = existing.into_iter().map(|r| r.0).collect();
     // An MRN the server gave to another record belongs to that record; a
@@ -138,7 +137,7 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
         "SELECT id, mrn_compact FROM patients WHERE mrn_compact IN (SELECT value FROM json_each(?))",
     )
     .bind(&mrns)
-    .fetch_all(&mut *w.tx)
+    .fetch_all(w.conn().await?)
     .await?;
     for (local_id, mrn) in holders {
         if rows
@@ -152,9 +151,8 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
         rows.into_iter().partition(|r| !existing.contains(&r.id));
     for mut row in fresh {
         row.search_keys = row.index_keys();
-        w.patients.push(row);
+        w.insert_patient(row);
     }
-    w.flush().await?;
     for row in &known {
         write_row(w, row).await?;
     }
@@ -164,20 +162,19 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
 /// Gives a local record a fresh MRN and queues its creation again.
 pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
     let new = w.next_mrn().await?;
-    w.flush().await?;
     let (old,): (String,) = sqlx::query_as("SELECT mrn FROM patients WHERE id = ?")
         .bind(id)
-        .fetch_one(&mut *w.tx)
+        .fetch_one(w.conn().await?)
         .await?;
     sqlx::query("UPDATE patients SET mrn = ?, mrn_compact = ?, version = version + 1 WHERE id = ?")
         .bind(new.as_str())
         .bind(mrn::compact(new.as_str()))
         .bind(id)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     let row: PatientRow = sqlx::query_as("SELECT * FROM patients WHERE id = ?")
         .bind(id)
-        .fetch_one(&mut *w.tx)
+        .fetch_one(w.conn().await?)
         .await?;
     // The MRN's sequence is a search key: write_row re-indexes the row
     // under its new number.
@@ -197,7 +194,7 @@ pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
     .bind(Uuid::now_v7().to_string())
     .bind(snapshot.to_string())
     .bind(id)
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?
     .rows_affected();
     if retried == 0 {
@@ -211,7 +208,7 @@ pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
              WHERE l.entity_id = ? AND o.user_id IS NOT NULL ORDER BY o.seq LIMIT 1",
         )
         .bind(id)
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(w.conn().await?)
         .await?;
         let author = author
             .as_deref()
@@ -220,9 +217,9 @@ pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
             .map_err(|_| malformed("outbox author"))?;
         w.outbox_as(
             author,
-            "patient",
+            Entity::Patient,
             uuid,
-            "create",
+            Op::Create,
             None,
             snapshot.to_string(),
         );
@@ -243,7 +240,6 @@ pub(crate) async fn rebase_pending_all(w: &mut WriteTx<'_>, ids: &[Uuid]) -> Res
     if ids.is_empty() {
         return Ok(());
     }
-    w.flush().await?;
     let list = json!(ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).to_string();
     let with_pending: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT j.value FROM json_each(?1) j WHERE EXISTS (SELECT 1 FROM outbox o \
@@ -251,7 +247,7 @@ pub(crate) async fn rebase_pending_all(w: &mut WriteTx<'_>, ids: &[Uuid]) -> Res
          OR (o.op = 'merge' AND json_extract(o.payload, '$.merge') = j.value)))",
     )
     .bind(&list)
-    .fetch_all(&mut *w.tx)
+    .fetch_all(w.conn().await?)
     .await?;
     for (id,) in with_pending {
         let id = Uuid::parse_str(&id).map_err(|_| malformed("id"))?;
@@ -268,21 +264,20 @@ pub(crate) async fn rebase_pending_all(w: &mut WriteTx<'_>, ids: &[Uuid]) -> Res
 /// never shows a value the server is going to refuse. The losing value
 /// comes back as a conflict when the server has answered.
 pub(crate) async fn rebase_pending(w: &mut WriteTx<'_>, id: Uuid) -> Result<()> {
-    w.flush().await?;
     let id_s = id.to_string();
     let pending: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT op, entity_id, payload FROM outbox WHERE status = 'pending' AND entity = 'patient' \
          AND (entity_id = ?1 OR (op = 'merge' AND json_extract(payload, '$.merge') = ?1)) ORDER BY seq",
     )
     .bind(&id_s)
-    .fetch_all(&mut *w.tx)
+    .fetch_all(w.conn().await?)
     .await?;
     if pending.is_empty() {
         return Ok(());
     }
     let mut row: PatientRow = sqlx::query_as("SELECT * FROM patients WHERE id = ?")
         .bind(&id_s)
-        .fetch_one(&mut *w.tx)
+        .fetch_one(w.conn().await?)
         .await?;
     if row.status == "merged" {
         // The server merged this record into another: it refuses every
@@ -342,10 +337,9 @@ pub(crate) async fn set_field_local(
     field: &str,
     value: &Value,
 ) -> Result<()> {
-    w.flush().await?;
     let mut row: PatientRow = sqlx::query_as("SELECT * FROM patients WHERE id = ?")
         .bind(id.to_string())
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(w.conn().await?)
         .await?
         .ok_or(StoreError::NotFound("patient"))?;
     set_field(&mut row, field, value)?;

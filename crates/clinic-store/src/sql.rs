@@ -22,6 +22,13 @@ pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| crate::StoreError::Internal(format!("bad stored timestamp: {e}")))
 }
 
+/// A stored code column read back as its enum. Only this program writes
+/// these columns, so an unknown text is a damaged row, not a newer peer.
+pub(crate) fn code<C: clinic_domain::codes::WireCode>(s: &str) -> Result<C> {
+    C::from_text(s)
+        .ok_or_else(|| crate::StoreError::Internal(format!("unknown stored {} `{s}`", C::NAME)))
+}
+
 /// An audit entry as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct AuditRow {

@@ -25,9 +25,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use clinic_domain::FieldCode;
 use clinic_domain::audit::AuditAction;
 use clinic_domain::sync::{
-    Change, MutationOutcome, OutcomeStatus, PatientConflict, PullResponse, PushMutation, ServerUser,
+    Change, Entity, MutationOutcome, Op, OutcomeStatus, PatientConflict, PullResponse,
+    PushMutation, RejectCode, ServerUser,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -60,17 +62,17 @@ pub struct RefusedRow {
     /// The client mutation id.
     pub mutation_id: Uuid,
     /// The entity kind.
-    pub entity: String,
+    pub entity: Entity,
     /// The record (or, for an import, the import run).
     pub entity_id: Uuid,
     /// The operation.
-    pub op: String,
+    pub op: Op,
     /// When it was made here.
     pub created_at: DateTime<Utc>,
     /// The author's display name, if known here.
     pub author: Option<String>,
     /// The server's reason code.
-    pub code: Option<String>,
+    pub code: Option<RejectCode>,
     /// The server's reason in English.
     pub message: Option<String>,
 }
@@ -89,7 +91,7 @@ pub struct SyncCounts {
 /// Checks a server address: HTTPS, or plain HTTP to this machine only.
 pub fn check_server_url(url: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/').to_owned();
-    let bad = |msg: &str| StoreError::field("server_url", "invalid", msg);
+    let bad = |msg: &str| StoreError::field("server_url", FieldCode::Invalid, msg);
     let rest = if let Some(rest) = url.strip_prefix("https://") {
         rest
     } else if let Some(rest) = url.strip_prefix("http://") {
@@ -172,12 +174,13 @@ impl Store {
                 let text = |k: &str| outcome.get(k).and_then(Value::as_str).map(str::to_owned);
                 Ok(RefusedRow {
                     mutation_id: uuid(&r.mutation_id)?,
-                    entity: r.entity,
+                    entity: sql::code(&r.entity)?,
                     entity_id: uuid(&r.entity_id)?,
-                    op: r.op,
+                    op: sql::code(&r.op)?,
                     created_at: parse_ts(&r.created_at)?,
                     author: r.author,
-                    code: text("code"),
+                    // A server's code this build does not know reads as `other`.
+                    code: text("code").map(|c| RejectCode::parse(&c).unwrap_or(RejectCode::Other)),
                     message: text("message"),
                 })
             })
@@ -348,21 +351,20 @@ pub(crate) async fn configure(
     {
         return Err(StoreError::field(
             "clinic_code",
-            "invalid",
+            FieldCode::Invalid,
             "2 to 40 letters, digits or '-'",
         ));
     }
-    w.flush().await?;
     let before: Option<(String, String, Option<String>)> =
         sqlx::query_as("SELECT server_url, clinic_code, clinic_id FROM sync_state")
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(w.conn().await?)
             .await?;
     if let Some((old_url, old_code, Some(_))) = &before
         && (old_url != &url || old_code != &code)
     {
         return Err(StoreError::field(
             "server_url",
-            "enrolled",
+            FieldCode::Enrolled,
             "this workstation is enrolled with its server; it cannot move to another",
         ));
     }
@@ -372,7 +374,7 @@ pub(crate) async fn configure(
     )
     .bind(&url)
     .bind(&code)
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?;
     w.audit(
         AuditAction::Update,
@@ -396,14 +398,13 @@ pub(crate) async fn enrolled(
     admin: &ServerUser,
     admin_password_hash: &str,
 ) -> Result<Committed> {
-    w.flush().await?;
     upsert_user(w, admin, Some(admin_password_hash)).await?;
     let adopted = sqlx::query(
         "UPDATE outbox SET user_id = ? WHERE status = 'pending' AND (user_id IS NULL OR user_id NOT IN \
          (SELECT id FROM users WHERE origin = 'server'))",
     )
     .bind(admin.id.to_string())
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?
     .rows_affected();
     // Accounts made here before enrolment stop working: from now on people
@@ -415,11 +416,11 @@ pub(crate) async fn enrolled(
          WHERE origin = 'local' AND disabled = 0",
     )
     .bind(sql::ts(w.now))
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?
     .rows_affected();
     let (old_prefix,): (String,) = sqlx::query_as("SELECT mrn_prefix FROM workstation")
-        .fetch_one(&mut *w.tx)
+        .fetch_one(w.conn().await?)
         .await?;
     if old_prefix != mrn_prefix {
         // A new prefix is unused in the clinic, so its numbers start at 1.
@@ -427,14 +428,14 @@ pub(crate) async fn enrolled(
             "UPDATE workstation SET mrn_prefix = ?, mrn_next_seq = 1, version = version + 1",
         )
         .bind(mrn_prefix)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         w.forget_mrn_counter();
     }
     sqlx::query("UPDATE sync_state SET clinic_id = ?, enrolled_at = ?")
         .bind(clinic_id.to_string())
         .bind(sql::ts(w.now))
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     w.audit(
         AuditAction::Update,
@@ -455,7 +456,6 @@ pub(crate) async fn server_user(
     user: &ServerUser,
     password_hash: Option<&str>,
 ) -> Result<Committed> {
-    w.flush().await?;
     upsert_user(w, user, password_hash).await?;
     w.audit(
         AuditAction::Update,
@@ -478,7 +478,7 @@ async fn upsert_user(
         sqlx::query_as("SELECT id FROM users WHERE username = ? COLLATE NOCASE AND id <> ?")
             .bind(&u.username)
             .bind(&id)
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(w.conn().await?)
             .await?;
     if let Some((other,)) = clash {
         sqlx::query(
@@ -487,7 +487,7 @@ async fn upsert_user(
         )
         .bind(sql::ts(w.now))
         .bind(&other)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     }
     let now = sql::ts(w.now);
@@ -511,7 +511,7 @@ async fn upsert_user(
     .bind(&now)
     .bind(w.workstation_id().to_string())
     .bind(password_hash)
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?;
     Ok(())
 }
@@ -521,7 +521,6 @@ pub(crate) async fn outcomes(
     w: &mut WriteTx<'_>,
     outcomes: &[MutationOutcome],
 ) -> Result<Committed> {
-    w.flush().await?;
     let now = sql::ts(w.now);
     let mut counts = [0u32; 3];
     let mut plain = Vec::new();
@@ -549,7 +548,7 @@ pub(crate) async fn outcomes(
         .bind(outcome.to_string())
         .bind(&now)
         .bind(o.mutation_id.to_string())
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
         // Imported records whose number the server found taken: new
         // numbers, and each sent again on its own.
@@ -565,7 +564,7 @@ pub(crate) async fn outcomes(
         )
         .bind(&now)
         .bind(serde_json::to_string(&plain).expect("strings serialize"))
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     }
     w.audit(
@@ -579,10 +578,9 @@ pub(crate) async fn outcomes(
 
 /// Write-path step: apply one pulled page (see the module docs).
 pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Result<Committed> {
-    w.flush().await?;
     let (cursor, epoch): (i64, Option<String>) =
         sqlx::query_as("SELECT cursor, feed_epoch FROM sync_state")
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(w.conn().await?)
             .await?
             .ok_or_else(|| StoreError::Internal("sync is not configured".into()))?;
     // 0. The cursor counts in one epoch of the server's feed; a page of
@@ -598,7 +596,7 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
         None => {
             sqlx::query("UPDATE sync_state SET feed_epoch = ?")
                 .bind(page.epoch.to_string())
-                .execute(&mut *w.tx)
+                .execute(w.conn().await?)
                 .await?;
         }
     }
@@ -620,7 +618,7 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
                 )
                 .bind(&now)
                 .bind(&mid)
-                .execute(&mut *w.tx)
+                .execute(w.conn().await?)
                 .await?;
             } else {
                 plain_acks.push(mid);
@@ -635,7 +633,7 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
         )
         .bind(&now)
         .bind(serde_json::to_string(&plain_acks).expect("strings serialize"))
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     }
     // 2. Take the server's records; changes at or below the cursor were
@@ -670,7 +668,7 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
     sqlx::query("UPDATE sync_state SET cursor = ?, last_sync_at = ?")
         .bind(new_cursor)
         .bind(&now)
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     w.audit(
         AuditAction::Update,
@@ -688,22 +686,21 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
 /// others), and the whole feed is pulled again from the start. Refused
 /// mutations stay refused: the server kept nothing of them.
 pub(crate) async fn new_epoch(w: &mut WriteTx<'_>, epoch: Uuid) -> Result<Committed> {
-    w.flush().await?;
     let (cursor, old): (i64, Option<String>) =
         sqlx::query_as("SELECT cursor, feed_epoch FROM sync_state")
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(w.conn().await?)
             .await?
             .ok_or_else(|| StoreError::Internal("sync is not configured".into()))?;
     let requeued = sqlx::query(
         "UPDATE outbox SET status = 'pending', outcome = NULL, acked_at = NULL, attempts = 0, \
          last_error = NULL WHERE status IN ('applied', 'conflict')",
     )
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?
     .rows_affected();
     sqlx::query("UPDATE sync_state SET cursor = 0, feed_epoch = ?")
         .bind(epoch.to_string())
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     w.audit(
         AuditAction::Update,
@@ -736,7 +733,7 @@ async fn upsert_conflict(w: &mut WriteTx<'_>, c: &Change) -> Result<()> {
     .bind(conflict.resolved_at.map(sql::ts))
     .bind(choice)
     .bind(c.version)
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?;
     Ok(())
 }
@@ -759,7 +756,7 @@ async fn upsert_department(w: &mut WriteTx<'_>, c: &Change) -> Result<()> {
     .bind(&now)
     .bind(c.version)
     .bind(w.workstation_id().to_string())
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?;
     Ok(())
 }
@@ -772,10 +769,9 @@ pub(crate) async fn resolve_conflict(
     id: Uuid,
     keep_client: bool,
 ) -> Result<Committed> {
-    w.flush().await?;
     let row: Option<ConflictRow> = sqlx::query_as("SELECT * FROM patient_conflicts WHERE id = ?")
         .bind(id.to_string())
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(w.conn().await?)
         .await?;
     let row = row.ok_or(StoreError::NotFound("conflict"))?;
     if row.resolved_at.is_some() {
@@ -796,12 +792,12 @@ pub(crate) async fn resolve_conflict(
         .bind(sql::ts(w.now))
         .bind(choice)
         .bind(id.to_string())
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     let mutation_id = w.outbox(
-        "patient_conflict",
+        Entity::PatientConflict,
         id,
-        "resolve",
+        Op::Resolve,
         None,
         &json!({"choice": choice}),
     );

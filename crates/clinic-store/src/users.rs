@@ -1,8 +1,10 @@
 //! Users: password hashing, the write-path steps for user changes and
 //! sign-in bookkeeping, and workstation settings.
 
+use clinic_domain::FieldCode;
 use clinic_domain::Role;
 use clinic_domain::audit::AuditAction;
+use clinic_domain::sync::{Entity, Op};
 use clinic_domain::user::{Language, User, after_failed_sign_in};
 use clinic_domain::workstation::{ConnectionState, WorkstationInfo};
 use serde_json::json;
@@ -66,10 +68,9 @@ pub fn hash_password(password: &str) -> Result<String> {
 pub use clinic_domain::password::verify_password;
 
 async fn load(w: &mut WriteTx<'_>, id: Uuid) -> Result<UserRow> {
-    w.flush().await?;
     sqlx::query_as("SELECT * FROM users WHERE id = ?")
         .bind(id.to_string())
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(w.conn().await?)
         .await?
         .ok_or(StoreError::NotFound("user"))
 }
@@ -99,7 +100,7 @@ async fn save(
     .bind(row.version)
     .bind(w.workstation_id().to_string())
     .bind(&row.id)
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?;
     let id = Uuid::parse_str(&row.id).ok();
     w.audit(
@@ -120,10 +121,9 @@ pub(crate) async fn create(
     language: Language,
     password_hash: String,
 ) -> Result<Committed> {
-    w.flush().await?;
     let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE username = ?")
         .bind(&username)
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(w.conn().await?)
         .await?;
     if taken.is_some() {
         return Err(StoreError::UserExists);
@@ -143,7 +143,7 @@ pub(crate) async fn create(
     .bind(&now)
     .bind(created_by)
     .bind(w.workstation_id().to_string())
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?;
     let after = json!({ "username": username, "display_name": display_name, "role": role.as_str(),
                         "language": language.as_str(), "disabled": false, "version": 1 });
@@ -172,7 +172,7 @@ pub(crate) async fn set_disabled(
     if disabled && w.actor().user_id == Some(id) {
         return Err(StoreError::field(
             "disabled",
-            "self",
+            FieldCode::OwnAccount,
             "you cannot disable your own account",
         ));
     }
@@ -232,7 +232,7 @@ pub(crate) async fn record_sign_in(
             .bind(row.failed_sign_ins)
             .bind(&row.locked_until)
             .bind(&row.id)
-            .execute(&mut *w.tx)
+            .execute(w.conn().await?)
             .await?;
     }
     w.audit(
@@ -249,14 +249,17 @@ pub(crate) async fn update_workstation(
     name: Option<String>,
     idle_lock_minutes: Option<u32>,
 ) -> Result<Committed> {
-    w.flush().await?;
     let (id, old_name, old_idle): (String, String, i64) =
         sqlx::query_as("SELECT id, name, idle_lock_minutes FROM workstation")
-            .fetch_one(&mut *w.tx)
+            .fetch_one(w.conn().await?)
             .await?;
     let name = match name.map(|n| n.trim().to_owned()) {
         Some(n) if n.is_empty() || n.chars().count() > 60 || n.chars().any(char::is_control) => {
-            return Err(StoreError::field("name", "bad_name", "1 to 60 characters"));
+            return Err(StoreError::field(
+                "name",
+                FieldCode::BadName,
+                "1 to 60 characters",
+            ));
         }
         Some(n) => n,
         None => old_name.clone(),
@@ -265,7 +268,7 @@ pub(crate) async fn update_workstation(
         Some(m) if !(1..=240).contains(&m) => {
             return Err(StoreError::field(
                 "idle_lock_minutes",
-                "out_of_range",
+                FieldCode::OutOfRange,
                 "1 to 240 minutes",
             ));
         }
@@ -276,7 +279,7 @@ pub(crate) async fn update_workstation(
         .bind(&name)
         .bind(idle)
         .bind(sql::ts(w.now))
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     let id = Uuid::parse_str(&id).ok();
     w.audit(
@@ -295,9 +298,12 @@ pub(crate) async fn create_department(
 ) -> Result<Committed> {
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(StoreError::field("name", "bad_name", "1 to 100 characters"));
+        return Err(StoreError::field(
+            "name",
+            FieldCode::BadName,
+            "1 to 100 characters",
+        ));
     }
-    w.flush().await?;
     let now = sql::ts(w.now);
     sqlx::query(
         "INSERT INTO departments (id, name, created_at, created_by, updated_at, updated_by, workstation_id) \
@@ -308,10 +314,10 @@ pub(crate) async fn create_department(
     .bind(&now)
     .bind(w.actor_ref())
     .bind(w.workstation_id().to_string())
-    .execute(&mut *w.tx)
+    .execute(w.conn().await?)
     .await?;
     let after = json!({ "name": name, "version": 1 });
-    w.outbox("department", id, "create", None, &after);
+    w.outbox(Entity::Department, id, Op::Create, None, &after);
     w.audit(
         AuditAction::Create,
         "department",
@@ -330,7 +336,7 @@ pub(crate) async fn set_department(
     sqlx::query("UPDATE users SET department_id = ?, version = version + 1 WHERE id = ?")
         .bind(department_id.map(|d| d.to_string()))
         .bind(id.to_string())
-        .execute(&mut *w.tx)
+        .execute(w.conn().await?)
         .await?;
     let mut after = before.snapshot();
     after["department_id"] = json!(department_id);

@@ -9,7 +9,7 @@ use clinic_domain::audit::{AuditEntry, AuditFilter, AuditVerification, HistoryEn
 use clinic_domain::import::{ImportProgress, ImportReport};
 use clinic_domain::password::DUMMY_HASH;
 use clinic_domain::patient::{DuplicateCandidate, Patient, PatientInput, PatientSummary};
-use clinic_domain::sync::{ConflictReview, RefusedChange};
+use clinic_domain::sync::{ConflictReview, Entity, RefusedChange};
 use clinic_domain::user::{Language, NewUser, Session, User, check_password};
 use clinic_domain::workstation::WorkstationInfo;
 use clinic_domain::{Permission, Role};
@@ -503,7 +503,7 @@ impl Workstation {
         self.actor(Some(Permission::ReadDemographics))?;
         let mut out = Vec::new();
         for r in self.store.refused_changes(200).await? {
-            let patient = if r.entity == "patient" {
+            let patient = if r.entity == Entity::Patient {
                 match self.store.patient(r.entity_id).await {
                     Ok(p) => Some(summary_of(&p)),
                     Err(StoreError::NotFound(_)) => None,

@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use clinic_domain::audit::AuditAction;
 use clinic_domain::patient::PatientFields;
-use clinic_domain::sync::{MutationOutcome, PullResponse, ServerUser};
+use clinic_domain::sync::{Entity, MutationOutcome, Op, PullResponse, ServerUser};
 use clinic_domain::user::Language;
 use clinic_domain::{Permission, Role};
 use serde_json::Value;
@@ -389,24 +389,30 @@ impl BulkWriter {
 }
 
 /// An open write transaction with its pending multi-row inserts.
+///
+/// The connection and the buffers are private: a write step reaches the
+/// database only through [`WriteTx::conn`], which writes the buffered rows
+/// first, so no statement can miss a row this transaction already made.
 pub(crate) struct WriteTx<'a> {
-    pub(crate) tx: Transaction<'a, Sqlite>,
+    tx: Transaction<'a, Sqlite>,
     store: &'a Store,
     actor: &'a Actor,
+    /// The transaction's clock reading: every row and entry it writes
+    /// carries this instant.
     pub(crate) now: DateTime<Utc>,
     next_audit_seq: i64,
     prev_hash: String,
     audit: Vec<AuditRow>,
     outbox: Vec<OutboxRow>,
     /// New patient rows, each with its `search_keys` set.
-    pub(crate) patients: Vec<PatientRow>,
+    patients: Vec<PatientRow>,
     /// `audit_link` rows: (entity id, audit seq, item).
-    pub(crate) links: Vec<(String, i64, i64)>,
+    links: Vec<(String, i64, i64)>,
     /// The sync columns every row this transaction writes shares.
     bookkeeping: Bookkeeping,
     /// The MRN prefix and next sequence number, read once per transaction
     /// and written back on flush, so bulk registration needs no per-row update.
-    pub(crate) mrn_counter: Option<MrnCounter>,
+    mrn_counter: Option<MrnCounter>,
 }
 
 /// The sync column values of one transaction, as stored.
@@ -420,10 +426,10 @@ pub(crate) struct Bookkeeping {
 }
 
 /// The workstation's MRN sequence within one transaction.
-pub(crate) struct MrnCounter {
-    pub prefix: clinic_domain::mrn::MrnPrefix,
-    pub next: i64,
-    pub dirty: bool,
+struct MrnCounter {
+    prefix: clinic_domain::mrn::MrnPrefix,
+    next: i64,
+    dirty: bool,
 }
 
 /// The hash an audit chain starts from.
@@ -527,10 +533,9 @@ impl<'a> WriteTx<'a> {
                 reason,
             } => patients::merge(self, keep, merge, &reason).await,
             PatientView { id } => {
-                self.flush().await?;
                 let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM patients WHERE id = ?")
                     .bind(id.to_string())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 if exists.is_none() {
                     return Err(StoreError::NotFound("patient"));
@@ -672,9 +677,9 @@ impl<'a> WriteTx<'a> {
     /// [`WriteTx::flush`] refuses the transaction (`ClinicUserRequired`).
     pub(crate) fn outbox(
         &mut self,
-        entity: &str,
+        entity: Entity,
         entity_id: Uuid,
-        op: &str,
+        op: Op,
         base_version: Option<i64>,
         payload: &Value,
     ) -> Uuid {
@@ -684,9 +689,9 @@ impl<'a> WriteTx<'a> {
     /// [`WriteTx::outbox`] with the payload already as JSON text.
     pub(crate) fn outbox_text(
         &mut self,
-        entity: &str,
+        entity: Entity,
         entity_id: Uuid,
-        op: &str,
+        op: Op,
         base_version: Option<i64>,
         payload: String,
     ) -> Uuid {
@@ -699,24 +704,48 @@ impl<'a> WriteTx<'a> {
     pub(crate) fn outbox_as(
         &mut self,
         author: Option<Uuid>,
-        entity: &str,
+        entity: Entity,
         entity_id: Uuid,
-        op: &str,
+        op: Op,
         base_version: Option<i64>,
         payload: String,
     ) -> Uuid {
         let mutation_id = Uuid::now_v7();
         self.outbox.push(OutboxRow {
             mutation_id: mutation_id.to_string(),
-            entity: entity.to_owned(),
+            entity: entity.as_str().to_owned(),
             entity_id: entity_id.to_string(),
-            op: op.to_owned(),
+            op: op.as_str().to_owned(),
             base_version,
             payload,
             created_at: sql::ts(self.now),
             user_id: author.map(|u| u.to_string()),
         });
         mutation_id
+    }
+
+    /// The transaction's connection, with every buffered row written, so
+    /// that the statement run on it sees them.
+    pub(crate) async fn conn(&mut self) -> Result<&mut SqliteConnection> {
+        self.flush().await?;
+        Ok(&mut *self.tx)
+    }
+
+    /// Queues a new patient row (its `search_keys` set) for a multi-row insert.
+    pub(crate) fn insert_patient(&mut self, row: PatientRow) {
+        self.patients.push(row);
+    }
+
+    /// Makes room for `n` more queued patient rows and their audit links.
+    pub(crate) fn reserve_patients(&mut self, n: usize) {
+        self.patients.reserve(n);
+        self.links.reserve(n);
+    }
+
+    /// Queues an `audit_link` row: `entity_id`'s history includes item
+    /// `item` of audit entry `seq` (a bulk entry covering many records).
+    pub(crate) fn link_to_audit(&mut self, entity_id: String, seq: i64, item: i64) {
+        self.links.push((entity_id, seq, item));
     }
 
     /// Drops the cached MRN counter after the prefix changed.
@@ -746,8 +775,9 @@ impl<'a> WriteTx<'a> {
         Ok(mrn)
     }
 
-    /// Writes the buffered rows, so that later statements see them.
-    pub(crate) async fn flush(&mut self) -> Result<()> {
+    /// Writes the buffered rows, so that later statements see them. Private:
+    /// [`WriteTx::conn`] calls it, so a write step cannot forget to.
+    async fn flush(&mut self) -> Result<()> {
         // Only a transaction with an entry nobody signed asks (see
         // [`WriteTx::outbox`]), so ordinary writes pay no extra query.
         if self.outbox.iter().any(|o| o.user_id.is_none()) {

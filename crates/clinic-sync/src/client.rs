@@ -4,8 +4,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use clinic_domain::sync::{
-    EnrollRequest, EnrollResponse, PullResponse, PushRequest, PushResponse, RefreshRequest,
-    SignInRequest, TokenResponse,
+    ApiErrorCode, EnrollRequest, EnrollResponse, PullResponse, PushRequest, PushResponse,
+    RefreshRequest, SignInRequest, TokenResponse,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -20,7 +20,7 @@ pub enum ClientError {
     #[error("not signed in on the server ({code})")]
     Unauthorized {
         /// The server's error code, e.g. `invalid_credentials`.
-        code: String,
+        code: ApiErrorCode,
     },
     /// Another 4xx: the request itself is refused; retrying will not help.
     #[error("the server refused the request: {code}: {message}")]
@@ -28,7 +28,7 @@ pub enum ClientError {
         /// HTTP status.
         status: u16,
         /// The server's error code.
-        code: String,
+        code: ApiErrorCode,
         /// The server's message.
         message: String,
     },
@@ -103,7 +103,12 @@ impl Client {
             });
         }
         let body: Value = resp.json().await.unwrap_or(Value::Null);
-        let code = body["code"].as_str().unwrap_or("unknown").to_owned();
+        // A body without a code (a proxy's page) or with one this build
+        // does not know reads as `other`.
+        let code = body["code"]
+            .as_str()
+            .and_then(ApiErrorCode::parse)
+            .unwrap_or(ApiErrorCode::Other);
         let message = body["message"].as_str().unwrap_or("").to_owned();
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(ClientError::Unreachable(format!("{status}: {code}")));
@@ -190,7 +195,7 @@ impl Client {
                 buf: String::new(),
             }),
             401 => Err(ClientError::Unauthorized {
-                code: "unauthenticated".into(),
+                code: ApiErrorCode::Unauthenticated,
             }),
             s => Err(ClientError::Unreachable(format!("events: HTTP {s}"))),
         }

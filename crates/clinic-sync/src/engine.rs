@@ -18,11 +18,14 @@ use std::time::Duration;
 
 use clinic_domain::sync::{
     EnrollRequest, MAX_PUSH_BATCH, MAX_PUSH_BYTES, PushMutation, PushRequest, ServerUser,
-    SignInRequest, SyncProblem, SyncStatus,
+    SignInRequest, SyncStatus,
 };
+
 use clinic_domain::workstation::ConnectionState;
 use clinic_store::sync::SyncSettings;
 use clinic_store::{Actor, Mutation, Store, StoreError};
+
+use crate::error::SyncError;
 use rand::Rng;
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinHandle;
@@ -38,40 +41,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Page size of pulls.
 const PULL_PAGE: i64 = 5000;
-
-/// Why a sync step failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// The server could not be reached or refused.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The local store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// No server is configured, or the workstation is not enrolled.
-    #[error("this workstation is not enrolled with a server")]
-    NotEnrolled,
-    /// Changes by this user wait until they sign in online here.
-    #[error("changes wait for a user to sign in while online")]
-    SignInNeeded(Option<Uuid>),
-}
-
-impl SyncError {
-    fn problem(&self) -> SyncProblem {
-        let code = match self {
-            SyncError::Client(ClientError::Unreachable(_)) => "server_unreachable",
-            SyncError::Client(ClientError::Unauthorized { .. }) => "sign_in_needed",
-            SyncError::Client(ClientError::Refused { .. }) => "server_refused",
-            SyncError::Store(_) => "local_error",
-            SyncError::NotEnrolled => "not_enrolled",
-            SyncError::SignInNeeded(_) => "sign_in_needed",
-        };
-        SyncProblem {
-            code: code.into(),
-            message: self.to_string(),
-        }
-    }
-}
 
 struct Inner {
     store: Store,

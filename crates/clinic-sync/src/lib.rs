@@ -7,7 +7,10 @@
 
 pub mod client;
 pub mod engine;
+pub mod error;
+pub mod sign_in;
 pub mod tokens;
 
-pub use engine::{SyncEngine, SyncError};
+pub use engine::SyncEngine;
+pub use error::SyncError;
 pub use tokens::{SecretStore, SessionOnly, default_store};

@@ -1,3 +1,5 @@
+import type { FieldCode } from "../bindings/FieldCode";
+import type { FieldError } from "../bindings/FieldError";
 import { describe, expect, it } from "vitest";
 import { errorMessage, fieldErrorMap, fieldErrorMessage, toErrorBody } from "./errors";
 
@@ -21,7 +23,7 @@ describe("toErrorBody", () => {
 
 describe("field error limits", () => {
   it("say the limit the core names, in every language", () => {
-    const tooLong = { code: "too_long", message: "must be at most 100 characters", limit: 100 };
+    const tooLong: Pick<FieldError, "code" | "message" | "limit"> = { code: "too_long", message: "must be at most 100 characters", limit: 100 };
     expect(fieldErrorMessage(tooLong, "en")).toBe("Too long: at most 100 characters.");
     expect(fieldErrorMessage(tooLong, "ru")).toBe("Слишком длинно: не более 100 символов.");
     expect(fieldErrorMessage(tooLong, "th")).toBe("ยาวเกินไป: ไม่เกิน 100 ตัวอักษร");
@@ -45,8 +47,8 @@ describe("messages", () => {
   });
   it("translates field codes and falls back to the core's message", () => {
     expect(fieldErrorMessage({ code: "phone_length", message: "" }, "ru")).toBe("В номере телефона от 6 до 15 цифр.");
-    expect(fieldErrorMessage({ code: "brand_new", message: "must be purple" }, "th")).toBe("must be purple");
-    expect(fieldErrorMessage({ code: "brand_new", message: "" }, "en")).toBe("Invalid value.");
+    expect(fieldErrorMessage({ code: "brand_new" as FieldCode, message: "must be purple" }, "th")).toBe("must be purple");
+    expect(fieldErrorMessage({ code: "brand_new" as FieldCode, message: "" }, "en")).toBe("Invalid value.");
   });
   it("groups field errors by field, first wins", () => {
     const map = fieldErrorMap([

@@ -2,54 +2,11 @@ import type { ErrorBody } from "../bindings/ErrorBody";
 import type { ErrorCode } from "../bindings/ErrorCode";
 import type { FieldError } from "../bindings/FieldError";
 import type { Language } from "../bindings/Language";
+import { ERROR_CODE_VALUES } from "../bindings/codes";
 import { translate, hasKey, type MessageKey } from "./i18n";
 
-export const ERROR_CODES: readonly ErrorCode[] = [
-  "validation",
-  "not_found",
-  "forbidden",
-  "unauthenticated",
-  "session_locked",
-  "invalid_credentials",
-  "account_locked",
-  "account_disabled",
-  "weak_password",
-  "conflict",
-  "setup_required",
-  "already_set_up",
-  "user_exists",
-  "database_corrupt",
-  "database_locked",
-  "database_too_new",
-  "io",
-  "internal",
-  "server_unreachable",
-  "server_refused",
-];
-
-/** Field error codes the domain crate produces (patient and user forms). */
-export const FIELD_ERROR_CODES = [
-  "required",
-  "too_long",
-  "control_chars",
-  "in_future",
-  "too_old",
-  "bad_date",
-  "phone_chars",
-  "phone_length",
-  "out_of_range",
-  "no_letters",
-  "id_chars",
-  "too_many",
-  "too_short",
-  "common",
-  "contains_username",
-  "bad_username",
-  "mismatch",
-] as const;
-
 function isErrorCode(v: unknown): v is ErrorCode {
-  return typeof v === "string" && (ERROR_CODES as readonly string[]).includes(v);
+  return typeof v === "string" && (ERROR_CODE_VALUES as readonly string[]).includes(v);
 }
 
 /**

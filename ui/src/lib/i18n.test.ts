@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { en } from "./i18n/en";
 import { DICTIONARIES, LANGUAGES, placeholders, translate, hasKey } from "./i18n";
-import { ERROR_CODES, FIELD_ERROR_CODES } from "./errors";
+import {
+  AUDIT_ACTION_VALUES,
+  ERROR_CODE_VALUES,
+  FIELD_CODE_VALUES,
+  LANGUAGE_VALUES,
+  OP_VALUES,
+  REJECT_CODE_VALUES,
+  SYNC_PROBLEM_CODE_VALUES,
+} from "../bindings/codes";
 
 const keys = Object.keys(en);
 
@@ -34,17 +42,22 @@ describe("translations", () => {
   });
 
   it("covers every error code and field error code", () => {
-    for (const code of ERROR_CODES) expect(hasKey(`error.${code}`), code).toBe(true);
-    for (const code of FIELD_ERROR_CODES) expect(hasKey(`field_error.${code}`), code).toBe(true);
+    // The lists come from the Rust enums (bindings/codes.ts): a code added
+    // there without a translation fails here.
+    for (const code of ERROR_CODE_VALUES) expect(hasKey(`error.${code}`), code).toBe(true);
+    for (const code of FIELD_CODE_VALUES) expect(hasKey(`field_error.${code}`), code).toBe(true);
+    for (const code of REJECT_CODE_VALUES) expect(hasKey(`refused.reason.${code}`), code).toBe(true);
+    for (const op of OP_VALUES) expect(hasKey(`refused.op.${op}`), op).toBe(true);
+    for (const code of SYNC_PROBLEM_CODE_VALUES) expect(hasKey(`sync_problem.${code}`), code).toBe(true);
   });
 
   it("covers every enum the bindings define", () => {
     const enums: Record<string, string[]> = {
       role: ["admin", "doctor", "nurse", "reception", "imaging_operator"],
       sex: ["female", "male", "other", "unknown"],
-      action: ["create", "update", "merge", "view", "sign_in", "sign_in_failed", "sign_out", "import"],
+      action: [...AUDIT_ACTION_VALUES],
       "dup.reason": ["national_id", "phone", "name_and_birth_date"],
-      lang: ["en", "ru", "th"],
+      lang: [...LANGUAGE_VALUES],
       nav: ["patients", "schedule", "queue", "records", "imaging", "reports", "admin"],
     };
     for (const [prefix, values] of Object.entries(enums)) {

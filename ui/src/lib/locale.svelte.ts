@@ -1,4 +1,5 @@
 import type { Language } from "../bindings/Language";
+import type { FieldError } from "../bindings/FieldError";
 import type { ErrorBody } from "../bindings/ErrorBody";
 import { storeLanguage, storedLanguage, translate, type MessageKey, type Params } from "./i18n";
 import { errorMessage, fieldErrorMessage } from "./errors";
@@ -40,7 +41,7 @@ export function tError(err: Pick<ErrorBody, "code">): string {
   return errorMessage(err.code, locale.lang);
 }
 
-export function tField(err: { code: string; message: string }): string {
+export function tField(err: Pick<FieldError, "code" | "message" | "limit">): string {
   return fieldErrorMessage(err, locale.lang);
 }
 

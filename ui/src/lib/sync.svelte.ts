@@ -51,9 +51,6 @@ export function watchSync(pollMs = SYNC_POLL_MS): () => void {
   };
 }
 
-/** Known problem codes have their own text; others read "sync is stalled". */
-export const SYNC_PROBLEMS = ["sign_in_needed", "server_unreachable", "server_refused", "local_error"] as const;
-
 /** A JSON value from a conflict as a person reads it. */
 export function displayValue(v: unknown): string {
   if (v === null || v === undefined || v === "") return "";

@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use clinic_domain::Permission;
 use clinic_domain::clinical::{ClinicalEvent, LabResult, Vitals};
 use clinic_domain::mrn::{Mrn, MrnPrefix};
 use clinic_domain::patient::PatientInput;
-use clinic_domain::sync::{PatientData, ServerPatient};
+use clinic_domain::sync::{Entity, PatientData, ServerPatient};
+use clinic_domain::{FieldCode, Permission};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -189,7 +189,7 @@ pub async fn create(
     )
     .await?;
     let mut feed = FeedBatch::default();
-    feed.push("patient", id, 1, record.clone(), None);
+    feed.push(Entity::Patient, id, 1, record.clone(), None);
     feed.publish(&mut tx, caller.clinic_id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(record)))
@@ -236,14 +236,14 @@ async fn record_event<T: serde::Serialize>(
     if recorded_at > Utc::now() + chrono::Duration::minutes(5) {
         return Err(ApiError::Validation(vec![clinic_domain::FieldError::new(
             "recorded_at",
-            "in_future",
+            FieldCode::InFuture,
             "cannot be in the future",
         )]));
     }
     if recorded_at.date_naive() < clinic_domain::clinical::EARLIEST_RECORD_DATE {
         return Err(ApiError::Validation(vec![clinic_domain::FieldError::new(
             "recorded_at",
-            "too_early",
+            FieldCode::TooEarly,
             format!(
                 "cannot be before {}",
                 clinic_domain::clinical::EARLIEST_RECORD_DATE

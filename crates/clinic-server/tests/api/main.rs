@@ -636,7 +636,13 @@ async fn a_change_that_commits_late_is_not_skipped_by_the_feed() {
     // Writer 1 takes its number and holds the counter until it commits.
     let mut tx1 = db.pool.begin().await.unwrap();
     let mut b1 = FeedBatch::default();
-    b1.push("department", Uuid::now_v7(), 1, json!({"n": 1}), None);
+    b1.push(
+        clinic_domain::sync::Entity::Department,
+        Uuid::now_v7(),
+        1,
+        json!({"n": 1}),
+        None,
+    );
     let seq1 = b1.publish(&mut tx1, db.clinic_id).await.unwrap().unwrap();
     // Writer 2 starts after and must wait for writer 1's commit.
     let pool = db.pool.clone();
@@ -644,7 +650,13 @@ async fn a_change_that_commits_late_is_not_skipped_by_the_feed() {
     let w2 = tokio::spawn(async move {
         let mut tx2 = pool.begin().await.unwrap();
         let mut b2 = FeedBatch::default();
-        b2.push("department", Uuid::now_v7(), 1, json!({"n": 2}), None);
+        b2.push(
+            clinic_domain::sync::Entity::Department,
+            Uuid::now_v7(),
+            1,
+            json!({"n": 2}),
+            None,
+        );
         let seq = b2.publish(&mut tx2, clinic).await.unwrap().unwrap();
         tx2.commit().await.unwrap();
         seq

@@ -146,7 +146,7 @@ async fn weak_passwords_and_a_second_setup_are_refused() {
     let mut weak = new_user("olga", Role::Doctor);
     weak.password = "password123".into();
     match ws.user_create(weak).await.unwrap_err() {
-        StoreError::Validation(f) => assert_eq!(f[0].code, "common"),
+        StoreError::Validation(f) => assert_eq!(f[0].code, clinic_domain::FieldCode::Common),
         e => panic!("{e:?}"),
     }
     let again = ws

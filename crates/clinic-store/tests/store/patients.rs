@@ -160,7 +160,7 @@ async fn a_merge_needs_a_reason_and_the_desk_or_the_admin() {
     };
     let err = attempt(Role::Reception, "  ").await.unwrap_err();
     assert!(
-        matches!(&err, clinic_store::StoreError::Validation(e) if e[0].field == "reason" && e[0].code == "required"),
+        matches!(&err, clinic_store::StoreError::Validation(e) if e[0].field == "reason" && e[0].code == clinic_domain::FieldCode::Required),
         "{err:?}"
     );
     for role in [Role::Doctor, Role::Nurse, Role::ImagingOperator] {

@@ -4,6 +4,7 @@
 //! exactly the server's records, nothing pending, and every change with the
 //! outcome the server recorded for it.
 
+use clinic_domain::sync::SyncProblemCode;
 use std::time::Duration;
 
 use clinic_sync::SyncError;
@@ -365,7 +366,7 @@ async fn a_lost_answer_to_a_token_refresh_is_retried_and_loses_nothing() {
     settle(&[&a]).await;
     assert!(a.store.is_synced(id).await.unwrap());
     let problem = a.engine.status().borrow().problem.clone().map(|p| p.code);
-    assert_ne!(problem.as_deref(), Some("sign_in_needed"));
+    assert_ne!(problem, Some(SyncProblemCode::SignInNeeded));
     assert_converged(&c.db.pool, c.db.clinic_id, &[&a]).await;
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clinic_domain::Role;
 use clinic_domain::patient::{PatientInput, Sex};
+use clinic_domain::sync::{Entity, Op, RejectCode};
 use clinic_domain::workstation::ConnectionState;
 use serde_json::json;
 use support::*;
@@ -257,9 +258,9 @@ async fn a_rejected_change_is_visible_and_does_not_block_later_ones() {
     let refused = a.store.refused_changes(10).await.unwrap();
     assert_eq!(refused.len(), 1);
     let r = &refused[0];
-    assert_eq!((r.entity.as_str(), r.op.as_str()), ("patient", "create"));
+    assert_eq!((r.entity, r.op), (Entity::Patient, Op::Create));
     assert_eq!(r.entity_id, first);
-    assert_eq!(r.code.as_deref(), Some("forbidden"));
+    assert_eq!(r.code, Some(RejectCode::Forbidden));
     assert_eq!(r.author.as_deref(), Some(rita.name.as_str()));
 }
 
