@@ -1,8 +1,19 @@
 //! Sign-in, tokens and the authenticated caller.
 //!
-//! - Access tokens are short-lived and stateless: `base64url(claims)` `.`
-//!   `base64url(HMAC-SHA256(secret, claims))`, so any server process with
-//!   the shared secret can check them without a database round trip.
+//! - Access tokens are short-lived, stateless JWTs (RFC 7519, HS256, made
+//!   and checked by `jsonwebtoken`), so any server process with the shared
+//!   secret can check them without a database round trip, and other
+//!   software can read them with any JWT library. Claims: `iss`
+//!   ([`ISSUER`]), `aud` ([`AUDIENCE`]), `sub` (the user id), `iat`, `exp`,
+//!   and the private `clinic`, `role` and `ver` ([`Claims`]).
+//! - The header's `kid` names the secret that signed the token: the first
+//!   8 hex digits of the secret's SHA-256 ([`key_id`]). The configured
+//!   `token_secret` signs; the `previous_token_secrets` are still accepted,
+//!   so the secret can be rotated without signing everyone out. A token
+//!   with an unknown `kid`, another `alg` than HS256 (`none` included), a
+//!   wrong `iss` or `aud`, or a changed header or payload is refused; so
+//!   is a token at or after its `exp`, by the server's clock, with no
+//!   leeway.
 //! - Refresh tokens are random, stored as SHA-256 hashes, used once: each
 //!   refresh replaces the token, and presenting a replaced token again
 //!   revokes its whole family (a copied token is useless after one use).
@@ -17,7 +28,8 @@ use clinic_domain::password::DUMMY_HASH;
 use clinic_domain::sync::{ServerUser, TokenResponse};
 use clinic_domain::user::{LOCKOUT_MINUTES, Language, MAX_FAILED_SIGN_INS};
 use clinic_domain::{Permission, Role};
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
@@ -27,9 +39,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::users::USER_COLUMNS;
 
-type HmacSha256 = Hmac<Sha256>;
+/// The `iss` of every access token: who signed it.
+pub const ISSUER: &str = "clinic-server";
+/// The `aud` of every access token: whom it is for.
+pub const AUDIENCE: &str = "clinic-workstation";
+/// The only signing algorithm made or accepted.
+const ALGORITHM: Algorithm = Algorithm::HS256;
+/// Longer "tokens" are refused unread; ours are about 400 characters.
+const MAX_TOKEN_LEN: usize = 4096;
 
-/// What an access token says about its bearer.
+/// What an access token says about its bearer (besides `iss` and `aud`,
+/// which [`TokenKeys::sign`] adds and [`TokenKeys::verify`] requires).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     /// User id.
@@ -42,45 +62,134 @@ pub struct Claims {
     /// The user's `auth_version` when the token was issued: a new password
     /// or a disabled account bumps it, which ends the token at once.
     pub ver: i64,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+}
+
+/// The claims as signed: [`Claims`] with the issuer and audience.
+#[derive(Serialize)]
+struct Registered<'a> {
+    iss: &'static str,
+    aud: &'static str,
+    #[serde(flatten)]
+    claims: &'a Claims,
+}
+
+/// The key id of a secret: the first 8 hex digits of its SHA-256 (so an
+/// operator can tell which secret a token names with `sha256sum`).
+pub fn key_id(secret: &str) -> String {
+    sha256_hex(secret)[..8].to_owned()
+}
+
+/// A secret that verifies tokens, by key id.
+#[derive(Clone)]
+struct Accepted {
+    kid: String,
+    key: DecodingKey,
 }
 
 /// Signs and checks access tokens.
 #[derive(Clone)]
 pub struct TokenKeys {
-    secret: Vec<u8>,
+    /// The current secret's id and key: signs every new token.
+    kid: String,
+    signing: EncodingKey,
+    /// The current secret first, then the previous ones.
+    accepted: Vec<Accepted>,
+    validation: Validation,
 }
 
 impl TokenKeys {
-    /// Keys from the configured secret.
-    pub fn new(secret: &str) -> Self {
-        Self {
-            secret: secret.as_bytes().to_vec(),
+    /// Keys from the current secret, which signs, and previous secrets,
+    /// whose tokens are still accepted. Fails on an empty secret or two
+    /// secrets with one key id.
+    pub fn new(current: &str, previous: &[String]) -> anyhow::Result<Self> {
+        // The one backend this build enables, which jsonwebtoken picks by
+        // itself; installed by name so that, should another crate enable a
+        // second backend, it is still the one (else none would be picked
+        // and every token would panic). A second install is a no-op.
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let mut accepted: Vec<Accepted> = Vec::new();
+        for secret in std::iter::once(current).chain(previous.iter().map(String::as_str)) {
+            let kid = key_id(secret);
+            if accepted.iter().any(|a| a.kid == kid) {
+                anyhow::bail!(
+                    "two token secrets have the key id {kid}; every secret must differ (replace one)"
+                );
+            }
+            let key = DecodingKey::from_secret(secret.as_bytes())
+                .map_err(|_| anyhow::anyhow!("a token secret is empty"))?;
+            accepted.push(Accepted { kid, key });
         }
+        let signing = EncodingKey::from_secret(current.as_bytes())
+            .map_err(|_| anyhow::anyhow!("token_secret is empty"))?;
+        let mut validation = Validation::new(ALGORITHM);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // `exp` is checked in `verify` against the clock it is given.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        Ok(Self {
+            kid: accepted[0].kid.clone(),
+            signing,
+            accepted,
+            validation,
+        })
     }
 
-    fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length")
+    /// Keys from the configuration's `token_secret` and
+    /// `previous_token_secrets`.
+    pub fn from_config(config: &crate::Config) -> anyhow::Result<Self> {
+        Self::new(&config.token_secret, &config.previous_token_secrets)
     }
 
-    /// A signed token for `claims`.
+    /// A token for `claims`, signed with the current secret.
     pub fn sign(&self, claims: &Claims) -> String {
-        let body = B64.encode(serde_json::to_vec(claims).expect("claims serialize"));
-        let mut mac = self.mac();
-        mac.update(body.as_bytes());
-        format!("{body}.{}", B64.encode(mac.finalize().into_bytes()))
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(self.kid.clone());
+        let registered = Registered {
+            iss: ISSUER,
+            aud: AUDIENCE,
+            claims,
+        };
+        jsonwebtoken::encode(&header, &registered, &self.signing)
+            .expect("an HMAC key signs any claims")
     }
 
-    /// The claims of a token this server signed, if it has not expired.
+    /// The claims of a token signed with one of the accepted secrets, if
+    /// it is for this server's audience and has not expired at `now`.
+    /// Any input is only an error, never a panic.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, &'static str> {
-        let (body, sig) = token.split_once('.').ok_or("malformed token")?;
-        let sig = B64.decode(sig).map_err(|_| "malformed token")?;
-        let mut mac = self.mac();
-        mac.update(body.as_bytes());
-        mac.verify_slice(&sig).map_err(|_| "invalid token")?;
-        let bytes = B64.decode(body).map_err(|_| "malformed token")?;
-        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| "malformed token")?;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err("malformed token");
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token")?;
+        let Some(accepted) = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.accepted.iter().find(|a| a.kid == kid))
+        else {
+            tracing::debug!(kid = ?header.kid, "access token refused: unknown key id");
+            return Err("invalid token");
+        };
+        let claims = jsonwebtoken::decode::<Claims>(token, &accepted.key, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidToken
+                | ErrorKind::Base64(_)
+                | ErrorKind::Json(_)
+                | ErrorKind::Utf8(_)
+                | ErrorKind::MissingRequiredClaim(_)
+                | ErrorKind::InvalidClaimFormat(_) => "malformed token",
+                kind => {
+                    tracing::debug!(?kind, "access token refused");
+                    "invalid token"
+                }
+            })?
+            .claims;
         if claims.exp <= now.timestamp() {
             return Err("token expired");
         }
@@ -371,6 +480,7 @@ pub(crate) async fn issue_tokens(
         clinic: user.clinic_id,
         role,
         ver: user.auth_version,
+        iat: now.timestamp(),
         exp: (now + Duration::minutes(minutes)).timestamp(),
     });
     let refresh_token = B64.encode(rand::random::<[u8; 32]>());
@@ -491,44 +601,347 @@ pub(crate) async fn revoke_user(conn: &mut PgConnection, user_id: Uuid) -> ApiRe
 mod tests {
     use super::*;
 
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const OTHER: &str = "fedcba9876543210fedcba9876543210";
+
+    fn keys(current: &str, previous: &[&str]) -> TokenKeys {
+        let previous: Vec<String> = previous.iter().map(|s| s.to_string()).collect();
+        TokenKeys::new(current, &previous).unwrap()
+    }
+
     fn claims(exp: i64) -> Claims {
         Claims {
             sub: Uuid::now_v7(),
             clinic: Uuid::now_v7(),
             role: Role::Nurse,
             ver: 1,
+            iat: exp - 60,
             exp,
+        }
+    }
+
+    /// The token's three parts, header and payload as JSON.
+    fn parts(token: &str) -> (serde_json::Value, serde_json::Value, String) {
+        let mut it = token.split('.');
+        let mut json = || serde_json::from_slice(&B64.decode(it.next().unwrap()).unwrap()).unwrap();
+        let (header, payload) = (json(), json());
+        (header, payload, it.next().unwrap().to_owned())
+    }
+
+    /// A token with `header` and `payload`, signed HS256 with `secret`
+    /// whatever the header says: what a forger with the secret could make.
+    fn forge(header: &serde_json::Value, payload: &serde_json::Value, secret: &str) -> String {
+        use hmac_for_tests::sign;
+        let body = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(payload.to_string())
+        );
+        format!(
+            "{body}.{}",
+            B64.encode(sign(secret.as_bytes(), body.as_bytes()))
+        )
+    }
+
+    mod hmac_for_tests {
+        /// HMAC-SHA256 (RFC 2104) from `sha2`, independent of jsonwebtoken.
+        pub fn sign(key: &[u8], msg: &[u8]) -> Vec<u8> {
+            use sha2::{Digest, Sha256};
+            let mut k = [0u8; 64];
+            if key.len() > 64 {
+                k[..32].copy_from_slice(&Sha256::digest(key));
+            } else {
+                k[..key.len()].copy_from_slice(key);
+            }
+            let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+            let inner = Sha256::new()
+                .chain_update(pad(0x36))
+                .chain_update(msg)
+                .finalize();
+            Sha256::new()
+                .chain_update(pad(0x5c))
+                .chain_update(inner)
+                .finalize()
+                .to_vec()
         }
     }
 
     #[test]
     fn a_signed_token_verifies_until_it_expires() {
-        let keys = TokenKeys::new("0123456789abcdef0123456789abcdef");
+        let keys = TokenKeys::new("0123456789abcdef0123456789abcdef", &[]).unwrap();
         let now = Utc::now();
         let c = claims(now.timestamp() + 60);
         let t = keys.sign(&c);
-        assert_eq!(keys.verify(&t, now), Ok(c));
+        assert_eq!(keys.verify(&t, now), Ok(c.clone()));
         assert_eq!(
             keys.verify(&t, now + Duration::seconds(61)),
+            Err("token expired")
+        );
+        // No leeway: refused from the second of `exp` on.
+        assert_eq!(
+            keys.verify(&t, DateTime::from_timestamp(c.exp - 1, 0).unwrap()),
+            Ok(c.clone())
+        );
+        assert_eq!(
+            keys.verify(&t, DateTime::from_timestamp(c.exp, 0).unwrap()),
             Err("token expired")
         );
     }
 
     #[test]
+    fn a_token_is_a_standard_jwt() {
+        let keys = keys(SECRET, &[]);
+        let c = claims(Utc::now().timestamp() + 60);
+        let (header, payload, _) = parts(&keys.sign(&c));
+        assert_eq!(header["alg"], "HS256");
+        assert_eq!(header["typ"], "JWT");
+        assert_eq!(header["kid"], key_id(SECRET));
+        assert_eq!(key_id(SECRET).len(), 8);
+        assert_eq!(payload["iss"], ISSUER);
+        assert_eq!(payload["aud"], AUDIENCE);
+        assert_eq!(payload["sub"], c.sub.to_string());
+        assert_eq!(payload["iat"], c.iat);
+        assert_eq!(payload["exp"], c.exp);
+        assert_eq!(payload["clinic"], c.clinic.to_string());
+        assert_eq!(payload["role"], "nurse");
+        assert_eq!(payload["ver"], 1);
+    }
+
+    #[test]
     fn a_tampered_or_foreign_token_is_refused() {
-        let keys = TokenKeys::new("0123456789abcdef0123456789abcdef");
-        let other = TokenKeys::new("fedcba9876543210fedcba9876543210");
+        let keys = TokenKeys::new("0123456789abcdef0123456789abcdef", &[]).unwrap();
+        let other = TokenKeys::new("fedcba9876543210fedcba9876543210", &[]).unwrap();
         let now = Utc::now();
         let t = keys.sign(&claims(now.timestamp() + 60));
         assert_eq!(other.verify(&t, now), Err("invalid token"));
-        // Promote the nurse to admin in the body, keep the signature.
-        let (body, sig) = t.split_once('.').unwrap();
+        // Promote the nurse to admin in the payload, keep the signature.
+        let (header, body, sig) = {
+            let mut it = t.split('.');
+            (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+        };
         let json = String::from_utf8(B64.decode(body).unwrap()).unwrap();
         let forged = B64.encode(json.replace("nurse", "admin"));
         assert_eq!(
-            keys.verify(&format!("{forged}.{sig}"), now),
+            keys.verify(&format!("{header}.{forged}.{sig}"), now),
+            Err("invalid token")
+        );
+        // The same for the header: another kid, same signature.
+        let (mut h, _, _) = parts(&t);
+        h["kid"] = key_id(OTHER).into();
+        let h = B64.encode(h.to_string());
+        assert_eq!(
+            other.verify(&format!("{h}.{body}.{sig}"), now),
             Err("invalid token")
         );
         assert_eq!(keys.verify("garbage", now), Err("malformed token"));
+    }
+
+    #[test]
+    fn a_foreign_secret_claiming_our_kid_is_refused() {
+        let keys = keys(SECRET, &[]);
+        let now = Utc::now();
+        let (header, payload, _) = parts(&keys.sign(&claims(now.timestamp() + 60)));
+        assert_eq!(
+            keys.verify(&forge(&header, &payload, OTHER), now),
+            Err("invalid token")
+        );
+        // The forging helper itself is right: with our secret it verifies.
+        assert!(keys.verify(&forge(&header, &payload, SECRET), now).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_or_missing_kid_is_refused() {
+        let keys = keys(SECRET, &[]);
+        let now = Utc::now();
+        let (mut header, payload, _) = parts(&keys.sign(&claims(now.timestamp() + 60)));
+        header["kid"] = "deadbeef".into();
+        assert_eq!(
+            keys.verify(&forge(&header, &payload, SECRET), now),
+            Err("invalid token")
+        );
+        header.as_object_mut().unwrap().remove("kid");
+        assert_eq!(
+            keys.verify(&forge(&header, &payload, SECRET), now),
+            Err("invalid token")
+        );
+    }
+
+    #[test]
+    fn a_previous_key_verifies_while_configured() {
+        let now = Utc::now();
+        let c = claims(now.timestamp() + 60);
+        let old = keys(OTHER, &[]).sign(&c);
+        // Rotated: SECRET signs now, OTHER is still accepted.
+        let rotated = keys(SECRET, &[OTHER]);
+        assert_eq!(rotated.verify(&old, now), Ok(c.clone()));
+        let new = rotated.sign(&c);
+        assert_eq!(parts(&new).0["kid"], key_id(SECRET));
+        assert_eq!(rotated.verify(&new, now), Ok(c.clone()));
+        // A previous key verifies, never signs: a server still on the old
+        // configuration does not know the new tokens.
+        assert_eq!(keys(OTHER, &[]).verify(&new, now), Err("invalid token"));
+        // OTHER removed after the access-token lifetime: its tokens end.
+        let done = keys(SECRET, &[]);
+        assert_eq!(done.verify(&old, now), Err("invalid token"));
+        assert_eq!(done.verify(&new, now), Ok(c));
+    }
+
+    #[test]
+    fn a_wrong_issuer_or_audience_is_refused() {
+        let keys = keys(SECRET, &[]);
+        let now = Utc::now();
+        let (header, payload, _) = parts(&keys.sign(&claims(now.timestamp() + 60)));
+        for (claim, value) in [
+            ("iss", serde_json::json!("someone-else")),
+            ("aud", serde_json::json!("someone-else")),
+            ("aud", serde_json::json!(["someone-else"])),
+        ] {
+            let mut p = payload.clone();
+            p[claim] = value;
+            assert_eq!(
+                keys.verify(&forge(&header, &p, SECRET), now),
+                Err("invalid token"),
+                "{claim}"
+            );
+        }
+        for claim in ["iss", "aud", "exp", "sub"] {
+            let mut p = payload.clone();
+            p.as_object_mut().unwrap().remove(claim);
+            assert!(
+                keys.verify(&forge(&header, &p, SECRET), now).is_err(),
+                "without {claim}"
+            );
+        }
+        // An audience list that names us is what RFC 7519 allows.
+        let mut p = payload.clone();
+        p["aud"] = serde_json::json!(["other", AUDIENCE]);
+        assert!(keys.verify(&forge(&header, &p, SECRET), now).is_ok());
+    }
+
+    #[test]
+    fn another_algorithm_or_none_is_refused() {
+        let keys = keys(SECRET, &[]);
+        let now = Utc::now();
+        let t = keys.sign(&claims(now.timestamp() + 60));
+        let (header, payload, _) = parts(&t);
+        // alg none: no signature at all, or the real one kept.
+        for alg in [
+            "none", "None", "NONE", "HS384", "HS512", "RS256", "ES256", "",
+        ] {
+            let mut h = header.clone();
+            h["alg"] = alg.into();
+            let unsigned = format!(
+                "{}.{}.",
+                B64.encode(h.to_string()),
+                B64.encode(payload.to_string())
+            );
+            assert!(keys.verify(&unsigned, now).is_err(), "{alg}, unsigned");
+            let sig = t.rsplit('.').next().unwrap();
+            assert!(
+                keys.verify(&format!("{unsigned}{sig}"), now).is_err(),
+                "{alg}, old signature"
+            );
+            assert!(
+                keys.verify(&forge(&h, &payload, SECRET), now).is_err(),
+                "{alg}, signed"
+            );
+        }
+        let mut h = header.clone();
+        h.as_object_mut().unwrap().remove("alg");
+        assert!(keys.verify(&forge(&h, &payload, SECRET), now).is_err());
+    }
+
+    #[test]
+    fn any_input_is_an_error_not_a_panic() {
+        let keys = keys(SECRET, &[OTHER]);
+        let now = Utc::now();
+        let good = keys.sign(&claims(now.timestamp() + 60));
+        let huge = "a".repeat(1 << 20);
+        let huge_parts = format!("{huge}.{huge}.{huge}");
+        let mut inputs: Vec<String> = [
+            "",
+            ".",
+            "..",
+            "...",
+            "a.b",
+            "a.b.c",
+            "a.b.c.d",
+            "\0",
+            "\0.\0.\0",
+            "e30.e30.",
+            "e30.e30.e30",
+            "bnVsbA.bnVsbA.",
+            "W10.W10.",
+            "IiI.IiI.",
+            "eyJhbGciOiJIUzI1NiJ9.e30.",
+            "%%%.%%%.%%%",
+            "é.ü.ß",
+            "\u{feff}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        inputs.push(huge.clone());
+        inputs.push(huge_parts);
+        inputs.push(format!("{good}\0"));
+        inputs.push(format!("\0{good}"));
+        inputs.push(good.replace('.', "\0"));
+        inputs.push(format!("{good}.{good}"));
+        // Header and payload of every JSON shape, signed and unsigned.
+        let json = [
+            "null",
+            "1",
+            "-1",
+            "1e400",
+            "\"x\"",
+            "[]",
+            "{}",
+            "{\"alg\":1}",
+            "{\"alg\":\"HS256\",\"kid\":[]}",
+            "{\"alg\":\"HS256\",\"kid\":\"\\u0000\"}",
+            "{\"alg\":\"HS256\",\"crit\":[\"x\"]}",
+            "{\"alg\":\"HS256\",\"b64\":false}",
+            "{\"exp\":-1}",
+            "{\"exp\":1e300}",
+            "{\"exp\":\"soon\"}",
+            "{\"sub\":null,\"exp\":18446744073709551615}",
+            "{",
+            "\u{0}",
+        ];
+        let kid = key_id(SECRET);
+        for h in json
+            .iter()
+            .map(|h| h.to_string())
+            .chain([format!("{{\"alg\":\"HS256\",\"kid\":\"{kid}\"}}")])
+        {
+            for p in json {
+                let body = format!("{}.{}", B64.encode(&h), B64.encode(p));
+                let sig = B64.encode(hmac_for_tests::sign(SECRET.as_bytes(), body.as_bytes()));
+                inputs.push(format!("{body}.{sig}"));
+                inputs.push(format!("{body}."));
+            }
+        }
+        for i in &inputs {
+            assert!(keys.verify(i, now).is_err(), "{:.80}", i);
+        }
+        // Random bytes in each part.
+        for n in 0..2000 {
+            let part = |len: usize| -> String {
+                (0..len)
+                    .map(|_| char::from(rand::random::<u8>() % 128))
+                    .collect()
+            };
+            let t = format!("{}.{}.{}", part(n % 50), part(n % 70), part(n % 45));
+            assert!(keys.verify(&t, now).is_err());
+        }
+    }
+
+    #[test]
+    fn secrets_must_differ_and_not_be_empty() {
+        assert!(TokenKeys::new("", &[]).is_err());
+        assert!(TokenKeys::new(SECRET, &[String::new()]).is_err());
+        assert!(TokenKeys::new(SECRET, &[SECRET.to_owned()]).is_err());
+        assert!(TokenKeys::new(SECRET, &[OTHER.to_owned(), OTHER.to_owned()]).is_err());
+        assert!(TokenKeys::new(SECRET, &[OTHER.to_owned()]).is_ok());
     }
 }

@@ -4,6 +4,7 @@
 //! database_url = "postgres://clinic@127.0.0.1/clinic"
 //! listen = "127.0.0.1:8080"
 //! token_secret = "at least 32 random characters"
+//! previous_token_secrets = []
 //! access_token_minutes = 15
 //! refresh_token_days = 30
 //! refresh_reuse_grace_seconds = 60
@@ -17,7 +18,8 @@
 //! live_recheck_seconds = 15
 //! ```
 //! Environment: `CLINIC_SERVER_DATABASE_URL`, `CLINIC_SERVER_LISTEN`,
-//! `CLINIC_SERVER_TOKEN_SECRET`, `CLINIC_SERVER_ACCESS_TOKEN_MINUTES`,
+//! `CLINIC_SERVER_TOKEN_SECRET`, `CLINIC_SERVER_PREVIOUS_TOKEN_SECRETS`
+//! (comma-separated), `CLINIC_SERVER_ACCESS_TOKEN_MINUTES`,
 //! `CLINIC_SERVER_REFRESH_TOKEN_DAYS`, `CLINIC_SERVER_MAX_BODY_BYTES`,
 //! `CLINIC_SERVER_MAX_PUSH_BYTES`.
 
@@ -27,7 +29,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 /// Everything `serve` needs. Every server process of one deployment must
-/// share `token_secret`: tokens signed by one are checked by the others.
+/// share `token_secret` and `previous_token_secrets`: tokens signed by one
+/// are checked by the others.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -36,8 +39,15 @@ pub struct Config {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Key for signing access tokens (HMAC-SHA256); at least 32 bytes.
+    /// Key for signing access tokens (JWT, HS256); at least 32 characters.
+    /// Its key id (`kid`) is the first 8 hex digits of its SHA-256.
     pub token_secret: String,
+    /// Former `token_secret`s whose access tokens are still accepted (not
+    /// used to sign), so the secret can change without signing everyone
+    /// out: remove one once `access_token_minutes` have passed since it
+    /// stopped being the current secret. Each at least 32 characters.
+    #[serde(default)]
+    pub previous_token_secrets: Vec<String>,
     /// Access token lifetime.
     #[serde(default = "default_access_minutes")]
     pub access_token_minutes: i64,
@@ -129,6 +139,7 @@ impl Config {
             database_url: database_url.into(),
             listen: default_listen(),
             token_secret: token_secret.into(),
+            previous_token_secrets: Vec::new(),
             access_token_minutes: default_access_minutes(),
             refresh_token_days: default_refresh_days(),
             refresh_reuse_grace_seconds: default_reuse_grace(),
@@ -142,6 +153,17 @@ impl Config {
             live_recheck_seconds: default_live_recheck(),
         }
     }
+}
+
+/// A list of secrets from an environment variable: comma-separated (a
+/// secret made with base64 has no comma); empty means none.
+fn secret_list(v: &str) -> toml::Value {
+    toml::Value::Array(
+        v.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| toml::Value::String(s.into()))
+            .collect(),
+    )
 }
 
 impl Config {
@@ -164,6 +186,9 @@ impl Config {
             if let Ok(v) = std::env::var(var) {
                 table.insert(key.into(), toml::Value::String(v));
             }
+        }
+        if let Ok(v) = std::env::var("CLINIC_SERVER_PREVIOUS_TOKEN_SECRETS") {
+            table.insert("previous_token_secrets".into(), secret_list(&v));
         }
         for (key, var) in [
             ("access_token_minutes", "CLINIC_SERVER_ACCESS_TOKEN_MINUTES"),
@@ -210,6 +235,20 @@ impl Config {
         if self.token_secret.len() < 32 {
             bail!("token_secret must be at least 32 characters");
         }
+        for (i, secret) in self.previous_token_secrets.iter().enumerate() {
+            let n = i + 1;
+            if secret.len() < 32 {
+                bail!("previous_token_secrets: secret {n} must be at least 32 characters");
+            }
+            if *secret == self.token_secret {
+                bail!(
+                    "previous_token_secrets: secret {n} is token_secret itself; list only former secrets"
+                );
+            }
+            if self.previous_token_secrets[..i].contains(secret) {
+                bail!("previous_token_secrets: secret {n} is listed twice");
+            }
+        }
         if !(1..=60).contains(&self.access_token_minutes) {
             bail!("access_token_minutes must be between 1 and 60");
         }
@@ -232,5 +271,54 @@ impl Config {
             bail!("live_recheck_seconds must be between 1 and 300");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "0123456789abcdef0123456789abcdef";
+    const B: &str = "fedcba9876543210fedcba9876543210";
+
+    fn with_previous(previous: &[&str]) -> anyhow::Result<()> {
+        let mut c = Config::with_defaults("postgres://x/y", A);
+        c.previous_token_secrets = previous.iter().map(|s| s.to_string()).collect();
+        c.check()
+    }
+
+    #[test]
+    fn previous_token_secrets_are_checked() {
+        assert!(with_previous(&[]).is_ok());
+        assert!(with_previous(&[B]).is_ok());
+        let err = |p: &[&str]| with_previous(p).unwrap_err().to_string();
+        assert_eq!(
+            err(&[B, "short"]),
+            "previous_token_secrets: secret 2 must be at least 32 characters"
+        );
+        assert!(err(&[A]).contains("is token_secret itself"));
+        assert!(err(&[B, B]).contains("secret 2 is listed twice"));
+    }
+
+    #[test]
+    fn previous_token_secrets_come_from_the_file() {
+        let text = format!(
+            "database_url = \"postgres://x/y\"\ntoken_secret = \"{A}\"\n\
+             previous_token_secrets = [\"{B}\"]\n"
+        );
+        let c: Config = toml::from_str(&text).unwrap();
+        assert_eq!(c.previous_token_secrets, vec![B.to_owned()]);
+        let c: Config =
+            toml::from_str(&format!("database_url = \"x\"\ntoken_secret = \"{A}\"\n")).unwrap();
+        assert!(c.previous_token_secrets.is_empty());
+    }
+
+    #[test]
+    fn previous_token_secrets_come_from_the_environment_comma_separated() {
+        let list = |v: &str| -> Vec<String> { secret_list(v).try_into().unwrap() };
+        assert_eq!(list(""), Vec::<String>::new());
+        assert_eq!(list(A), vec![A.to_owned()]);
+        assert_eq!(list(&format!("{A},{B}")), vec![A.to_owned(), B.to_owned()]);
+        assert_eq!(list(&format!(",{A},,")), vec![A.to_owned()]);
     }
 }

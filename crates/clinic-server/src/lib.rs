@@ -57,7 +57,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 pub async fn state(pool: PgPool, config: Config) -> anyhow::Result<AppState> {
     let (ticks, _) = broadcast::channel(1024);
     let state = AppState {
-        keys: auth::TokenKeys::new(&config.token_secret),
+        keys: auth::TokenKeys::from_config(&config)?,
         limits: Arc::new(limits::Limits::new(&config)),
         pool: pool.clone(),
         config: Arc::new(config),

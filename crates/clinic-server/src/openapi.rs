@@ -41,7 +41,12 @@ impl Modify for BearerScheme {
             .get_or_insert_with(Default::default)
             .add_security_scheme(
                 BEARER,
-                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
             );
     }
 }

@@ -187,6 +187,11 @@ async fn every_endpoint_refuses_missing_expired_and_forged_tokens() {
     // minted already expired (1-minute token checked after its expiry would
     // need a minute's wait; sign a token with exp in the past instead).
     let expired = expired_token(&db).await;
+    // Refused for its expiry, not its form.
+    assert_eq!(
+        s.get("/v1/me", Some(&expired)).await.1["message"],
+        "sign in first: token expired"
+    );
     for (method, path) in &protected {
         let r = s
             .send(method.clone(), path, Some(&expired), json!({}))
@@ -195,20 +200,88 @@ async fn every_endpoint_refuses_missing_expired_and_forged_tokens() {
     }
 }
 
-/// A token for a real user of the clinic whose expiry has passed.
+/// A token for a real user of the clinic whose expiry has passed, signed
+/// with the real secret and key id: only `exp` is wrong.
 async fn expired_token(db: &TestDb) -> String {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    use hmac::Mac;
-    let (user,): (Uuid,) = sqlx::query_as("SELECT id FROM users LIMIT 1")
+    let (user, ver): (Uuid, i64) = sqlx::query_as("SELECT id, auth_version FROM users LIMIT 1")
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    let claims = json!({"sub": user, "clinic": db.clinic_id, "role": "admin", "ver": 1, "exp": chrono::Utc::now().timestamp() - 5});
-    let body = B64.encode(claims.to_string());
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    format!("{body}.{}", B64.encode(mac.finalize().into_bytes()))
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "clinic-server", "aud": "clinic-workstation",
+        "sub": user, "clinic": db.clinic_id, "role": "admin", "ver": ver,
+        "iat": now - 65, "exp": now - 5,
+    });
+    jwt(&claims, SECRET)
+}
+
+/// `claims` signed HS256 with `secret`, its key id in the header (the first
+/// 8 hex digits of the secret's SHA-256, as documented).
+fn jwt(claims: &Value, secret: &str) -> String {
+    use sha2::Digest;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let digest = sha2::Sha256::digest(secret.as_bytes());
+    header.kid = Some(digest[..4].iter().map(|b| format!("{b:02x}")).collect());
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_its_tokens_until_it_is_removed() {
+    let db = TestDb::new().await;
+    db.user(db.clinic_id, "rita", Role::Reception).await;
+    let new_secret = "the-next-secret-the-next-secret-0123";
+    let old = TestServer::start(&db).await;
+    let old_t = old.sign_in("rita").await.access_token;
+    // Rotation: the new secret signs, the old one is still accepted.
+    let rotated = TestServer::start_with(&db, |c| {
+        c.token_secret = new_secret.into();
+        c.previous_token_secrets = vec![SECRET.into()];
+    })
+    .await;
+    assert_eq!(
+        rotated.get("/v1/me", Some(&old_t)).await.1["username"],
+        "rita"
+    );
+    let new_t = rotated.sign_in("rita").await.access_token;
+    assert_eq!(
+        rotated.get("/v1/me", Some(&new_t)).await.1["username"],
+        "rita"
+    );
+    // A token made by any JWT library with the secret is as good.
+    let (user,): (Uuid,) = sqlx::query_as("SELECT id FROM users WHERE username = 'rita'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = json!({
+        "iss": "clinic-server", "aud": "clinic-workstation",
+        "sub": user, "clinic": db.clinic_id, "role": "reception", "ver": 1,
+        "iat": now, "exp": now + 60,
+    });
+    assert_eq!(
+        rotated
+            .get("/v1/me", Some(&jwt(&claims, new_secret)))
+            .await
+            .0,
+        200
+    );
+    // Another audience is refused.
+    claims["aud"] = "someone-else".into();
+    assert_eq!(
+        rotated
+            .get("/v1/me", Some(&jwt(&claims, new_secret)))
+            .await
+            .0,
+        401
+    );
+    // The old secret removed: its tokens are refused, the new ones hold.
+    let done = TestServer::start_with(&db, |c| c.token_secret = new_secret.into()).await;
+    let r = done.get("/v1/me", Some(&old_t)).await;
+    assert_eq!((r.0, r.1["code"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(r.1["message"], "sign in first: invalid token");
+    assert_eq!(done.get("/v1/me", Some(&new_t)).await.1["username"], "rita");
 }
 
 #[tokio::test]

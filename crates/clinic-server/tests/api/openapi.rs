@@ -168,7 +168,7 @@ async fn operations_name_their_permission_and_error_bodies() {
     let doc = document(&s).await;
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"],
-        json!({"type": "http", "scheme": "bearer"})
+        json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     );
     let permissions: BTreeSet<String> = clinic_domain::Permission::ALL
         .iter()
