@@ -22,6 +22,7 @@ pub mod national_id;
 pub mod password;
 pub mod patient;
 pub mod phone;
+pub mod record;
 pub mod role;
 pub mod sync;
 pub mod text;

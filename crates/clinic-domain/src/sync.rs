@@ -85,6 +85,9 @@ wire_code! {
         Import = "import",
         /// Reception settled a conflict.
         Resolve = "resolve",
+        /// A correction of an append-only record: a new record naming the
+        /// one it amends.
+        Amend = "amend",
     }
 }
 
@@ -118,6 +121,9 @@ wire_code! {
         FieldsKeptServerValue = "fields_kept_server_value",
         /// The server failed on this change; pushing again may work.
         ServerError = "server_error",
+        /// The record changed on the server since the change was made, in
+        /// a field the change also changed; nothing was applied.
+        ChangedMeanwhile = "changed_meanwhile",
         /// A code this workstation does not know yet (from a newer server).
         #[serde(other)]
         Other = "other",
@@ -304,8 +310,7 @@ pub fn change_permission(entity: Entity, op: Op) -> Option<crate::Permission> {
         (Entity::Patient, Op::Merge) => Some(MergePatients),
         (Entity::Patient, Op::Import) => Some(ImportPatients),
         (Entity::PatientConflict, Op::Resolve) => Some(WriteDemographics),
-        (Entity::Department, Op::Create) => Some(ManageUsers),
-        _ => None,
+        (entity, op) => crate::record::kind(entity)?.permission(op),
     }
 }
 
@@ -593,10 +598,11 @@ pub struct SyncProblem {
     pub message: String,
 }
 
-/// The body of a demographic edit: the fields changed, their values before
-/// the edit (the base of the three-way merge) and after.
+/// The body of an edit of any editable record (a patient's demographics,
+/// a record kind's fields): the fields changed, their values before the
+/// edit (the base of the three-way merge) and after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PatientEdit {
+pub struct RecordEdit {
     /// Names of the changed fields.
     pub changed: Vec<String>,
     /// The changed fields' values before the edit.
@@ -619,10 +625,10 @@ pub struct MergeResult {
 /// client's value; a field both changed to different values keeps the
 /// server's value and is reported as a conflict. No field is decided by
 /// last-writer-wins.
-pub fn three_way_merge(server: &Value, edit: &PatientEdit) -> MergeResult {
+pub fn three_way_merge(fields: &[&str], server: &Value, edit: &RecordEdit) -> MergeResult {
     let mut out = MergeResult::default();
     for field in &edit.changed {
-        if !PATIENT_FIELDS.contains(&field.as_str()) {
+        if !fields.contains(&field.as_str()) {
             continue;
         }
         let base = edit.base.get(field).cloned().unwrap_or(Value::Null);
@@ -645,8 +651,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn edit(changed: &[&str], base: Value, fields: Value) -> PatientEdit {
-        PatientEdit {
+    fn edit(changed: &[&str], base: Value, fields: Value) -> RecordEdit {
+        RecordEdit {
             changed: changed.iter().map(|s| s.to_string()).collect(),
             base: serde_json::from_value(base).unwrap(),
             fields,
@@ -661,7 +667,7 @@ mod tests {
             json!({"address": "Old"}),
             json!({"family_name": "Ivanov", "address": "New"}),
         );
-        let r = three_way_merge(&server, &e);
+        let r = three_way_merge(&PATIENT_FIELDS, &server, &e);
         assert_eq!(r.apply.get("address"), Some(&json!("New")));
         assert!(r.conflicts.is_empty());
     }
@@ -674,7 +680,7 @@ mod tests {
             json!({"family_name": "Ivanov", "address": "Server st"}),
             json!({"family_name": "Sidorov", "address": "Client st"}),
         );
-        let r = three_way_merge(&server, &e);
+        let r = three_way_merge(&PATIENT_FIELDS, &server, &e);
         assert_eq!(r.apply.get("address"), Some(&json!("Client st")));
         assert!(!r.apply.contains_key("family_name"));
         assert_eq!(
@@ -696,7 +702,7 @@ mod tests {
             json!({"sex": "unknown"}),
             json!({"sex": "female"}),
         );
-        let r = three_way_merge(&server, &e);
+        let r = three_way_merge(&PATIENT_FIELDS, &server, &e);
         assert!(r.apply.is_empty() && r.conflicts.is_empty());
     }
 
@@ -704,7 +710,10 @@ mod tests {
     fn fields_outside_the_demographics_are_ignored() {
         let server = json!({"version": 3});
         let e = edit(&["version"], json!({"version": 1}), json!({"version": 9}));
-        assert_eq!(three_way_merge(&server, &e), MergeResult::default());
+        assert_eq!(
+            three_way_merge(&PATIENT_FIELDS, &server, &e),
+            MergeResult::default()
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use clinic_domain::Role;
 use clinic_domain::patient::PatientFields;
 use clinic_domain::sync::{
     Entity, MAX_PUSH_BATCH, MutationOutcome, Op, OutcomeStatus, PATIENT_FIELDS, PatientData,
-    PatientEdit, PushMutation, PushRequest, PushResponse, RejectCode, change_permission,
+    PushMutation, PushRequest, PushResponse, RecordEdit, RejectCode, change_permission,
     three_way_merge,
 };
 use serde::Deserialize;
@@ -35,17 +35,17 @@ use crate::feed::FeedBatch;
 use crate::state::AppState;
 
 /// Who is pushing, as the server sees it.
-struct Ctx {
-    clinic_id: Uuid,
+pub(crate) struct Ctx {
+    pub(crate) clinic_id: Uuid,
     workstation_id: Uuid,
-    user_id: Uuid,
+    pub(crate) user_id: Uuid,
     role: Role,
     today: NaiveDate,
-    now: DateTime<Utc>,
+    pub(crate) now: DateTime<Utc>,
 }
 
 /// A mutation's fate before it is stored.
-struct Outcome {
+pub(crate) struct Outcome {
     status: OutcomeStatus,
     code: Option<RejectCode>,
     message: Option<String>,
@@ -54,7 +54,7 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn applied() -> Self {
+    pub(crate) fn applied() -> Self {
         Self {
             status: OutcomeStatus::Applied,
             code: None,
@@ -64,7 +64,7 @@ impl Outcome {
         }
     }
 
-    fn rejected(code: RejectCode, message: impl Into<String>) -> Self {
+    pub(crate) fn rejected(code: RejectCode, message: impl Into<String>) -> Self {
         Self {
             status: OutcomeStatus::Rejected,
             code: Some(code),
@@ -251,6 +251,11 @@ async fn resend_refused(
     m: &PushMutation,
     feed: &mut FeedBatch,
 ) -> ApiResult<()> {
+    if let Some((entity, Op::Update)) = m.kind()
+        && let Some(kind) = clinic_domain::record::kind(entity)
+    {
+        return crate::records::resend(tx, ctx, kind, m.entity_id, feed).await;
+    }
     let mut patients = Vec::new();
     match m.kind() {
         Some((Entity::Patient, Op::Update)) => patients.push(m.entity_id),
@@ -499,19 +504,29 @@ async fn apply_one(
             ),
         ));
     }
+    // A kind on the generic road: one apply for all of them.
+    if let Some(kind) = clinic_domain::record::kind(entity) {
+        return match op {
+            Op::Create => crate::records::create(tx, ctx, kind, m, feed).await,
+            Op::Update => crate::records::update(tx, ctx, kind, m, feed).await,
+            _ => Ok(Outcome::rejected(
+                RejectCode::UnknownMutation,
+                "this server does not apply this kind of change yet",
+            )),
+        };
+    }
     match (entity, op) {
         (Entity::Patient, Op::Create) => match decode_patient(&m.payload) {
             Ok(p) => create_patient(tx, ctx, m.entity_id, &p, Some(m.mutation_id), feed).await,
             Err(rejected) => Ok(rejected),
         },
         (Entity::Patient, Op::Import) => import_patients(tx, ctx, m, feed).await,
-        (Entity::Patient, Op::Update) => match decode::<PatientEdit>(&m.payload) {
+        (Entity::Patient, Op::Update) => match decode::<RecordEdit>(&m.payload) {
             Ok(edit) => update_patient(tx, ctx, m.entity_id, &edit, m.mutation_id, feed).await,
             Err(rejected) => Ok(rejected),
         },
         (Entity::Patient, Op::Merge) => merge_patients(tx, ctx, m, feed).await,
         (Entity::PatientConflict, Op::Resolve) => resolve_conflict(tx, ctx, m, feed).await,
-        (Entity::Department, Op::Create) => create_department(tx, ctx, m, feed).await,
         // `change_permission` knows no other kind; a kind added there
         // without an apply here is refused, visibly, not applied halfway.
         _ => Ok(Outcome::rejected(
@@ -534,7 +549,7 @@ fn malformed(e: impl std::fmt::Display) -> Outcome {
 }
 
 /// Decodes a payload, with the path of the field that failed.
-fn decode<'a, T: Deserialize<'a>>(payload: &'a Value) -> Result<T, Outcome> {
+pub(crate) fn decode<'a, T: Deserialize<'a>>(payload: &'a Value) -> Result<T, Outcome> {
     serde_path_to_error::deserialize(payload).map_err(|e| malformed(with_path(e)))
 }
 
@@ -562,7 +577,7 @@ fn decode_patient(payload: &Value) -> Result<PatientData, Outcome> {
     })
 }
 
-fn validation(errors: Vec<clinic_domain::FieldError>) -> Outcome {
+pub(crate) fn validation(errors: Vec<clinic_domain::FieldError>) -> Outcome {
     let fields: Vec<String> = errors
         .iter()
         .map(|e| format!("{}: {}", e.field, e.code))
@@ -743,7 +758,7 @@ async fn update_patient(
     tx: &mut PgConnection,
     ctx: &Ctx,
     id: Uuid,
-    edit: &PatientEdit,
+    edit: &RecordEdit,
     mutation_id: Uuid,
     feed: &mut FeedBatch,
 ) -> ApiResult<Outcome> {
@@ -759,7 +774,7 @@ async fn update_patient(
             "the record was merged into another; edit that record",
         ));
     }
-    let merge = three_way_merge(&row.data, edit);
+    let merge = three_way_merge(&PATIENT_FIELDS, &row.data, edit);
     let mut data = row.data.clone();
     if let Some(obj) = data.as_object_mut() {
         for (field, value) in &merge.apply {
@@ -891,7 +906,7 @@ async fn merge_patients(
         .filter(|f| base.get(**f) != req.keep_fields.get(**f))
         .map(|f| (*f).to_owned())
         .collect();
-    let edit = PatientEdit {
+    let edit = RecordEdit {
         base: changed
             .iter()
             .map(|f| (f.clone(), base.get(f).cloned().unwrap_or(Value::Null)))
@@ -999,51 +1014,6 @@ async fn resolve_conflict(
         conflict.id,
         conflict.version,
         conflict.feed_json(choice),
-        Some(m.mutation_id),
-    );
-    Ok(Outcome::applied())
-}
-
-async fn create_department(
-    tx: &mut PgConnection,
-    ctx: &Ctx,
-    m: &PushMutation,
-    feed: &mut FeedBatch,
-) -> ApiResult<Outcome> {
-    let Some(name) = m.payload.get("name").and_then(Value::as_str).map(str::trim) else {
-        return Ok(Outcome::rejected(
-            RejectCode::Malformed,
-            "malformed payload: name is required",
-        ));
-    };
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Ok(Outcome::rejected(
-            RejectCode::Validation,
-            "a department name is 1 to 100 printable characters",
-        ));
-    }
-    let inserted: Option<(Uuid,)> = sqlx::query_as(
-        "INSERT INTO departments (id, clinic_id, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT DO NOTHING RETURNING id",
-    )
-    .bind(m.entity_id)
-    .bind(ctx.clinic_id)
-    .bind(name)
-    .bind(ctx.now)
-    .bind(ctx.user_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if inserted.is_none() {
-        return Ok(Outcome::rejected(
-            RejectCode::Exists,
-            "a department with this id or name already exists",
-        ));
-    }
-    feed.push(
-        Entity::Department,
-        m.entity_id,
-        1,
-        json!({ "id": m.entity_id, "name": name, "version": 1 }),
         Some(m.mutation_id),
     );
     Ok(Outcome::applied())

@@ -17,6 +17,7 @@ pub mod feed;
 mod limits;
 mod listen;
 mod openapi;
+mod records;
 pub mod state;
 #[cfg(feature = "test-support")]
 pub mod testing;

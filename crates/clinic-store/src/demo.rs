@@ -6,6 +6,8 @@ use chrono::NaiveDate;
 use clinic_domain::FieldCode;
 use clinic_domain::Role;
 use clinic_domain::patient::{PatientInput, Sex};
+use clinic_domain::record::Department;
+use clinic_domain::sync::Entity;
 use clinic_domain::user::Language;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -367,9 +369,12 @@ pub async fn load(store: &Store, actor: &Actor, patient_count: usize) -> Result<
     let mut batch = Vec::new();
     let departments: Vec<Uuid> = DEPARTMENTS.iter().map(|_| Uuid::now_v7()).collect();
     for (id, name) in departments.iter().zip(DEPARTMENTS) {
-        batch.push(Mutation::DepartmentCreate {
+        batch.push(Mutation::RecordCreate {
+            entity: Entity::Department,
             id: *id,
-            name: name.to_owned(),
+            fields: serde_json::json!(Department {
+                name: (*name).to_owned()
+            }),
         });
     }
     for (username, display, role, language, dept) in STAFF {

@@ -16,6 +16,7 @@ mod error;
 pub mod import;
 mod open;
 pub mod patients;
+pub mod records;
 mod remote;
 pub mod search;
 mod sql;

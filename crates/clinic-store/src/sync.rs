@@ -653,9 +653,11 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
                     .map_err(|_| StoreError::Internal("malformed user from the server".into()))?;
                 upsert_user(w, &user, None).await?;
             }
-            "department" => upsert_department(w, c).await?,
-            // A newer server's record kind: nothing here shows it yet.
-            _ => continue,
+            _ => match c.kind().and_then(clinic_domain::record::kind) {
+                Some(info) => crate::records::apply_remote(w, info, c).await?,
+                // A newer server's record kind: nothing here shows it yet.
+                None => continue,
+            },
         }
         applied += 1;
     }
@@ -733,29 +735,6 @@ async fn upsert_conflict(w: &mut WriteTx<'_>, c: &Change) -> Result<()> {
     .bind(conflict.resolved_at.map(sql::ts))
     .bind(choice)
     .bind(c.version)
-    .execute(w.conn().await?)
-    .await?;
-    Ok(())
-}
-
-async fn upsert_department(w: &mut WriteTx<'_>, c: &Change) -> Result<()> {
-    let name = c
-        .data
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| StoreError::Internal("malformed department from the server".into()))?;
-    let now = sql::ts(w.now);
-    sqlx::query(
-        "INSERT INTO departments (id, name, created_at, created_by, updated_at, updated_by, version, workstation_id) \
-         VALUES (?, ?, ?, 'server', ?, 'server', ?, ?) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, updated_at = excluded.updated_at",
-    )
-    .bind(c.entity_id.to_string())
-    .bind(name)
-    .bind(&now)
-    .bind(&now)
-    .bind(c.version)
-    .bind(w.workstation_id().to_string())
     .execute(w.conn().await?)
     .await?;
     Ok(())

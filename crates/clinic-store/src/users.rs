@@ -4,7 +4,6 @@
 use clinic_domain::FieldCode;
 use clinic_domain::Role;
 use clinic_domain::audit::AuditAction;
-use clinic_domain::sync::{Entity, Op};
 use clinic_domain::user::{Language, User, after_failed_sign_in};
 use clinic_domain::workstation::{ConnectionState, WorkstationInfo};
 use serde_json::json;
@@ -288,42 +287,6 @@ pub(crate) async fn update_workstation(
         id,
         Some(json!({ "name": old_name, "idle_lock_minutes": old_idle })),
         Some(json!({ "name": name, "idle_lock_minutes": idle })),
-    )
-}
-
-pub(crate) async fn create_department(
-    w: &mut WriteTx<'_>,
-    id: Uuid,
-    name: String,
-) -> Result<Committed> {
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(StoreError::field(
-            "name",
-            FieldCode::BadName,
-            "1 to 100 characters",
-        ));
-    }
-    let now = sql::ts(w.now);
-    sqlx::query(
-        "INSERT INTO departments (id, name, created_at, created_by, updated_at, updated_by, workstation_id) \
-         VALUES (?1, ?2, ?3, ?4, ?3, ?4, ?5)",
-    )
-    .bind(id.to_string())
-    .bind(&name)
-    .bind(&now)
-    .bind(w.actor_ref())
-    .bind(w.workstation_id().to_string())
-    .execute(w.conn().await?)
-    .await?;
-    let after = json!({ "name": name, "version": 1 });
-    w.outbox(Entity::Department, id, Op::Create, None, &after);
-    w.audit(
-        AuditAction::Create,
-        "department",
-        Some(id),
-        None,
-        Some(after),
     )
 }
 

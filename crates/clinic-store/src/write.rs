@@ -157,12 +157,26 @@ pub enum Mutation {
         /// The user.
         user_id: Uuid,
     },
-    /// Create a clinic department.
-    DepartmentCreate {
-        /// The new department's id.
+    /// Create a record of a kind on the generic road
+    /// ([`clinic_domain::record::KINDS`]); see [`crate::records`].
+    RecordCreate {
+        /// The kind.
+        entity: Entity,
+        /// The new record's id.
         id: Uuid,
-        /// Its name.
-        name: String,
+        /// Its fields, validated by the kind here.
+        fields: Value,
+    },
+    /// Update a record of a kind on the generic road.
+    RecordUpdate {
+        /// The kind.
+        entity: Entity,
+        /// The record.
+        id: Uuid,
+        /// The version the change was made on; a different stored version is a conflict.
+        base_version: i64,
+        /// All its fields, as they are to be.
+        fields: Value,
     },
     /// Put a user in a department.
     UserSetDepartment {
@@ -238,10 +252,20 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    /// The permission the actor needs, if any.
-    fn permission(&self) -> Option<Permission> {
+    /// The permission the actor needs, if any. A record of a kind (or an
+    /// operation) the generic road does not know is refused here, before
+    /// anything is written.
+    fn permission(&self) -> Result<Option<Permission>> {
         use Mutation::*;
-        match self {
+        let record = |entity: &Entity, op: Op| {
+            clinic_domain::record::kind(*entity)
+                .and_then(|k| k.permission(op))
+                .map(Some)
+                .ok_or(StoreError::Forbidden)
+        };
+        Ok(match self {
+            RecordCreate { entity, .. } => return record(entity, Op::Create),
+            RecordUpdate { entity, .. } => return record(entity, Op::Update),
             WorkstationInit { .. } | SignIn { .. } | SignOut { .. } | UserSetLanguage { .. } => {
                 None
             }
@@ -252,8 +276,7 @@ impl Mutation {
             UserCreate { .. }
             | UserSetPassword { .. }
             | UserSetDisabled { .. }
-            | UserSetDepartment { .. }
-            | DepartmentCreate { .. } => Some(Permission::ManageUsers),
+            | UserSetDepartment { .. } => Some(Permission::ManageUsers),
             PatientImport { .. } | ImportRun { .. } => Some(Permission::ImportPatients),
             SyncConfigure { .. } => Some(Permission::ManageSettings),
             // Bookkeeping of the sync engine, which acts as the system; the
@@ -264,7 +287,7 @@ impl Mutation {
             | SyncApply { .. }
             | SyncEpoch { .. } => None,
             ConflictResolve { .. } => Some(Permission::WriteDemographics),
-        }
+        })
     }
 }
 
@@ -307,7 +330,7 @@ impl Store {
         mutations: Vec<Mutation>,
     ) -> Result<Vec<Committed>> {
         for m in &mutations {
-            if let Some(p) = m.permission() {
+            if let Some(p) = m.permission()? {
                 actor.require(p)?;
             }
         }
@@ -578,7 +601,15 @@ impl<'a> WriteTx<'a> {
                 username,
                 success,
             } => crate::users::record_sign_in(self, user_id, username, success).await,
-            DepartmentCreate { id, name } => crate::users::create_department(self, id, name).await,
+            RecordCreate { entity, id, fields } => {
+                crate::records::create(self, known_kind(entity)?, id, &fields).await
+            }
+            RecordUpdate {
+                entity,
+                id,
+                base_version,
+                fields,
+            } => crate::records::update(self, known_kind(entity)?, id, base_version, &fields).await,
             UserSetDepartment { id, department_id } => {
                 crate::users::set_department(self, id, department_id).await
             }
@@ -813,6 +844,12 @@ impl<'a> WriteTx<'a> {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// The generic road's entry for `entity` (checked in
+/// [`Mutation::permission`] already).
+fn known_kind(entity: Entity) -> Result<&'static clinic_domain::record::KindInfo> {
+    clinic_domain::record::kind(entity).ok_or(StoreError::Forbidden)
 }
 
 /// The SHA-256 of an audit entry's content and its predecessor's hash, hex.

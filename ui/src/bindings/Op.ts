@@ -3,4 +3,4 @@
 /**
  * What a synced change does to its record.
  */
-export type Op = "create" | "update" | "merge" | "import" | "resolve";
+export type Op = "create" | "update" | "merge" | "import" | "resolve" | "amend";

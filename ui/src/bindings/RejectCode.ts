@@ -4,4 +4,4 @@
  * Why the server refused one pushed change; stored with the change and
  * shown to its author (`refused.<code>`).
  */
-export type RejectCode = "forbidden" | "validation" | "malformed" | "not_found" | "merged" | "exists" | "mrn_taken" | "same_record" | "already_resolved" | "unknown_mutation" | "mutation_id_reused" | "fields_kept_server_value" | "server_error" | "other";
+export type RejectCode = "forbidden" | "validation" | "malformed" | "not_found" | "merged" | "exists" | "mrn_taken" | "same_record" | "already_resolved" | "unknown_mutation" | "mutation_id_reused" | "fields_kept_server_value" | "server_error" | "changed_meanwhile" | "other";

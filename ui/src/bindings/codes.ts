@@ -17,13 +17,13 @@ export const FIELD_CODE_VALUES: readonly FieldCode[] = ["required", "too_long", 
 
 export const API_ERROR_CODE_VALUES: readonly ApiErrorCode[] = ["unauthenticated", "invalid_credentials", "account_locked", "account_disabled", "forbidden", "not_found", "bad_request", "validation", "conflict", "too_large", "busy", "method_not_allowed", "unavailable", "internal", "other"];
 
-export const REJECT_CODE_VALUES: readonly RejectCode[] = ["forbidden", "validation", "malformed", "not_found", "merged", "exists", "mrn_taken", "same_record", "already_resolved", "unknown_mutation", "mutation_id_reused", "fields_kept_server_value", "server_error", "other"];
+export const REJECT_CODE_VALUES: readonly RejectCode[] = ["forbidden", "validation", "malformed", "not_found", "merged", "exists", "mrn_taken", "same_record", "already_resolved", "unknown_mutation", "mutation_id_reused", "fields_kept_server_value", "server_error", "changed_meanwhile", "other"];
 
 export const SYNC_PROBLEM_CODE_VALUES: readonly SyncProblemCode[] = ["server_unreachable", "sign_in_needed", "server_refused", "local_error", "not_enrolled"];
 
 export const ENTITY_VALUES: readonly Entity[] = ["patient", "patient_conflict", "department", "user"];
 
-export const OP_VALUES: readonly Op[] = ["create", "update", "merge", "import", "resolve"];
+export const OP_VALUES: readonly Op[] = ["create", "update", "merge", "import", "resolve", "amend"];
 
 export const OUTCOME_STATUS_VALUES: readonly OutcomeStatus[] = ["applied", "conflict", "rejected"];
 

@@ -2,6 +2,7 @@
 
 mod hardening;
 mod openapi;
+mod records;
 mod support;
 
 use clinic_domain::Role;

@@ -5,6 +5,7 @@ mod audit;
 mod import;
 mod open;
 mod patients;
+mod records;
 mod search;
 mod support;
 mod write_path;

@@ -169,6 +169,25 @@ async fn an_older_database_is_upgraded_with_its_search_index() {
             .await
             .unwrap();
         }
+        // A department with a user in it: migration 0009 rebuilds the
+        // departments table under the user's reference.
+        sqlx::query(
+            "INSERT INTO departments (id, name, created_at, created_by, updated_at, updated_by, workstation_id) \
+             VALUES ('0190f0c0-0000-7000-8000-0000000000d1', 'Cardiology', '2026-01-01T00:00:00.000000Z', 'x', \
+             '2026-01-01T00:00:00.000000Z', 'x', '0190f0c0-0000-7000-8000-0000000000ff')",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO users (id, username, display_name, role, password_hash, created_at, updated_at, \
+             workstation_id, department_id) VALUES ('0190f0c0-0000-7000-8000-0000000000a1', 'dana', 'Dana', \
+             'doctor', 'x', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', \
+             '0190f0c0-0000-7000-8000-0000000000ff', '0190f0c0-0000-7000-8000-0000000000d1')",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
         for token in ["n:иванов", "s:ivanov", "n:петр", "s:petr", "p:98765432197"] {
             sqlx::query("INSERT INTO search_token (token, patient_id) VALUES (?, ?)")
                 .bind(token)
@@ -181,6 +200,27 @@ async fn an_older_database_is_upgraded_with_its_search_index() {
     }
 
     let store = Store::open(&path, OpenOptions::default()).await.unwrap();
+    let departments = store
+        .records::<clinic_domain::record::Department>()
+        .await
+        .unwrap();
+    assert_eq!(departments.len(), 1);
+    assert_eq!(departments[0].fields.name, "Cardiology");
+    let mut raw = raw_connection(&path).await;
+    let broken: Vec<(String,)> = sqlx::query_as("PRAGMA foreign_key_check")
+        .fetch_all(&mut raw)
+        .await
+        .unwrap();
+    assert!(broken.is_empty(), "{broken:?}");
+    let dept: Option<String> =
+        sqlx::query_scalar("SELECT department_id FROM users WHERE username = 'dana'")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+    assert_eq!(
+        dept.as_deref(),
+        Some("0190f0c0-0000-7000-8000-0000000000d1")
+    );
     let found = store.search("ivanov petr", 10).await.unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].mrn, "K7M-000001-4");

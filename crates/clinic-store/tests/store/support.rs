@@ -35,6 +35,11 @@ impl TestDb {
         }
     }
 
+    /// The database file.
+    pub fn path(&self) -> std::path::PathBuf {
+        self._dir.path().join("clinic.db")
+    }
+
     /// Moves this store's clock forward.
     pub fn advance(&self, by: Duration) {
         self.offset_secs

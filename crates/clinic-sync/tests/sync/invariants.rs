@@ -261,6 +261,9 @@ pub async fn check_converged(pool: &PgPool, clinic: Uuid, wss: &[&Ws]) -> Result
         }
     }
     no_silent_overwrite(pool, clinic, &all, &mut problems).await;
+    for kind in clinic_domain::record::KINDS {
+        kind_converged(pool, clinic, kind, wss, &all, &mut problems).await;
+    }
     for m in outcomes.keys().filter(|m| !sent.contains(m)) {
         let _ = writeln!(
             problems,
@@ -353,5 +356,81 @@ async fn no_silent_overwrite(pool: &PgPool, clinic: Uuid, sent: &[Entry], proble
 pub async fn assert_converged(pool: &PgPool, clinic: Uuid, wss: &[&Ws]) {
     if let Err(p) = check_converged(pool, clinic, wss).await {
         panic!("the workstations did not converge with the server:\n{p}");
+    }
+}
+
+/// Every record of a kind on the generic road: the server's are on every
+/// workstation with the same fields and version, and a workstation's record
+/// the server lacks is one whose create the server refused (kept, and
+/// shown among the refused changes), never one lost on the way.
+async fn kind_converged(
+    pool: &PgPool,
+    clinic: Uuid,
+    kind: &clinic_domain::record::KindInfo,
+    wss: &[&Ws],
+    sent: &[Entry],
+    problems: &mut String,
+) {
+    let server_fields: Vec<String> = kind.fields.iter().map(|f| format!("'{f}', {f}")).collect();
+    let rows: Vec<(Uuid, i64, Value)> = sqlx::query_as(&format!(
+        "SELECT id, version, jsonb_build_object({}) FROM {} WHERE clinic_id = $1",
+        server_fields.join(", "),
+        kind.table
+    ))
+    .bind(clinic)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let server: BTreeMap<Uuid, (i64, Value)> =
+        rows.into_iter().map(|(id, v, d)| (id, (v, d))).collect();
+    let refused: BTreeSet<Uuid> = sent
+        .iter()
+        .filter(|e| e.what == format!("{}.create", kind.entity) && e.status == "rejected")
+        .map(|e| e.entity_id)
+        .collect();
+    let local_fields: Vec<String> = kind.fields.iter().map(|f| format!("'{f}', {f}")).collect();
+    for (i, ws) in wss.iter().enumerate() {
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(&format!(
+            "SELECT id, version, json_object({}) FROM {}",
+            local_fields.join(", "),
+            kind.table
+        ))
+        .fetch_all(&mut ws.raw().await)
+        .await
+        .unwrap();
+        let local: BTreeMap<Uuid, (i64, Value)> = rows
+            .into_iter()
+            .map(|(id, v, d)| {
+                (
+                    Uuid::parse_str(&id).unwrap(),
+                    (v, serde_json::from_str(&d).unwrap()),
+                )
+            })
+            .collect();
+        for (id, want) in &server {
+            match local.get(id) {
+                None => {
+                    let _ = writeln!(problems, "ws{i}: {} {id} is missing", kind.entity);
+                }
+                Some(have) if have != want => {
+                    let _ = writeln!(
+                        problems,
+                        "ws{i}: {} {id} is {have:?} here, {want:?} on the server",
+                        kind.entity
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        for id in local
+            .keys()
+            .filter(|id| !server.contains_key(id) && !refused.contains(id))
+        {
+            let _ = writeln!(
+                problems,
+                "ws{i}: {} {id} is not on the server and was not refused",
+                kind.entity
+            );
+        }
     }
 }

@@ -4,6 +4,8 @@
 mod faults;
 mod invariants;
 mod proxy;
+mod records;
+mod sign_in;
 mod simulation;
 mod support;
 

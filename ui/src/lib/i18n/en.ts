@@ -429,6 +429,8 @@ export const en = {
   "refused.reason.not_found": "The record is not on the server.",
   "refused.reason.mrn_taken": "The patient number is used by another record.",
   "refused.reason.other": "Refused by the server.",
+  "refused.reason.changed_meanwhile": "Someone changed the same field on another workstation first; the record shows their value.",
+  "refused.op.amend": "Correction",
   "field_error.too_early": "This date is too far in the past.",
   "field_error.above_systolic": "Must be lower than the systolic pressure.",
   "field_error.bad_name": "Enter a name of the allowed length.",

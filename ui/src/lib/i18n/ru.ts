@@ -430,6 +430,8 @@ export const ru: Record<MessageKey, string> = {
   "refused.reason.not_found": "Этой карты нет на сервере.",
   "refused.reason.mrn_taken": "Номер карты уже занят другой записью.",
   "refused.reason.other": "Отклонено сервером.",
+  "refused.reason.changed_meanwhile": "Это поле раньше изменили на другом рабочем месте; в записи их значение.",
+  "refused.op.amend": "Исправление",
   "field_error.too_early": "Дата слишком давняя.",
   "field_error.above_systolic": "Должно быть ниже систолического давления.",
   "field_error.bad_name": "Введите название допустимой длины.",

@@ -430,6 +430,8 @@ export const th: Record<MessageKey, string> = {
   "refused.reason.not_found": "ไม่พบระเบียนนี้บนเซิร์ฟเวอร์",
   "refused.reason.mrn_taken": "หมายเลขผู้ป่วยนี้ถูกใช้โดยระเบียนอื่นแล้ว",
   "refused.reason.other": "เซิร์ฟเวอร์ปฏิเสธ",
+  "refused.reason.changed_meanwhile": "มีผู้แก้ไขช่องเดียวกันที่เครื่องอื่นก่อน ระเบียนแสดงค่าของเขา",
+  "refused.op.amend": "การแก้ไขข้อมูล",
   "field_error.too_early": "วันที่นี้เก่าเกินไป",
   "field_error.above_systolic": "ต้องต่ำกว่าความดันตัวบน",
   "field_error.bad_name": "กรอกชื่อที่มีความยาวตามที่กำหนด",

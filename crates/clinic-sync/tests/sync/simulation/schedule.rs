@@ -10,15 +10,18 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use clinic_domain::Role;
 use clinic_domain::patient::{PatientInput, PatientStatus, Sex};
+use clinic_domain::record::Department;
+use clinic_domain::sync::Entity;
 use clinic_domain::sync::{EnrollRequest, PatientConflict};
 use clinic_server::testing::PASSWORD;
-use clinic_store::{Actor, Mutation};
+use clinic_store::{Actor, Mutation, StoreError};
 use clinic_sync::client::{Client, ClientError};
 use clinic_sync::tokens::refresh_token_key;
 use clinic_sync::{SecretStore, SyncError};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::invariants::{check_converged, outbox, server_patients};
@@ -72,6 +75,7 @@ const FAMILY: [&str; 6] = [
     "Сидорова",
     "Somboon",
 ];
+const DEPARTMENTS: [&str; 4] = ["Cardiology", "ENT", "Radiology", "Кардиология"];
 const GIVEN: [&str; 5] = ["Anna", "Malee", "Olga", "Somchai", "Vera"];
 const MIDDLE: [Option<&str>; 3] = [None, Some("Petrovna"), Some("Ivanovna")];
 const ADDRESS: [Option<&str>; 4] = [None, Some("Lenina 1"), Some("Mira 5"), Some("Sukhumvit 12")];
@@ -277,7 +281,8 @@ impl Schedule {
         match roll {
             _ if self.created.len() < 2 => self.register(n).await,
             0..=9 => self.register(n).await,
-            10..=42 => self.edit(n).await,
+            10..=38 => self.edit(n).await,
+            39..=42 => self.department(n).await,
             43..=44 => self.merge(n).await,
             45..=56 => self.resolve(n).await,
             57..=81 => self.sync(n).await,
@@ -309,6 +314,44 @@ impl Schedule {
         self.created.push(id);
         self.totals.patients += 1;
         self.note(format!("ws{n}: register {id}"));
+    }
+
+    /// Creates a department or renames one this workstation has: a kind on
+    /// the generic record road. Names come from a short list, so
+    /// workstations collide on names and on renames of the same record.
+    async fn department(&mut self, n: usize) {
+        let name = *DEPARTMENTS.choose(&mut self.rng).unwrap();
+        let ws = self.nodes[n].ws();
+        let existing = ws.store.records::<Department>().await.unwrap();
+        let create = existing.is_empty() || self.rng.gen_bool(0.4);
+        let (what, mutation) = if create {
+            let id = Uuid::now_v7();
+            (
+                format!("create department {id} {name}"),
+                Mutation::RecordCreate {
+                    entity: Entity::Department,
+                    id,
+                    fields: json!({ "name": name }),
+                },
+            )
+        } else {
+            let r = existing.choose(&mut self.rng).unwrap();
+            (
+                format!("rename department {} v{} to {name}", r.id, r.version),
+                Mutation::RecordUpdate {
+                    entity: Entity::Department,
+                    id: r.id,
+                    base_version: r.version,
+                    fields: json!({ "name": name }),
+                },
+            )
+        };
+        match ws.store.commit(&self.admin, mutation).await {
+            Ok(_) => self.note(format!("ws{n}: {what}")),
+            // The name is taken here: the form would say so; nothing is made.
+            Err(StoreError::Validation(_)) => self.note(format!("ws{n}: {what}: name taken here")),
+            Err(e) => panic!("ws{n}: {what}: {e}"),
+        }
     }
 
     /// Edits one to three random fields of a patient this workstation has.
