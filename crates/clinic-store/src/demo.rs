@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::patients::today;
 use crate::users::hash_password;
-use crate::write::{Actor, Mutation};
+use crate::{Actor, Mutation};
 use crate::{Result, Store, StoreError};
 
 /// The password every demo user signs in with.

@@ -10,7 +10,7 @@ use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use crate::patients::today;
-use crate::write::{Actor, Mutation};
+use crate::{Actor, Mutation};
 use crate::{Result, Store, StoreError};
 
 /// Rows committed per transaction: large enough to amortise the commit's

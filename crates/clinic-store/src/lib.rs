@@ -14,15 +14,15 @@ pub mod backup;
 pub mod demo;
 mod error;
 pub mod import;
+pub mod mutation;
 mod open;
 pub mod patients;
 pub mod records;
-mod remote;
-pub mod search;
 mod sql;
 pub mod sync;
 pub mod users;
 mod workstation;
+mod workstation_records;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -33,8 +33,10 @@ use sqlx::SqlitePool;
 use uuid::Uuid;
 
 pub use error::{Result, StoreError};
+pub use mutation::Mutation;
+pub use patients::search;
 pub use workstation::Workstation;
-pub use write::{Actor, Mutation};
+pub use write::{Actor, Change};
 
 /// How to open a database file.
 #[derive(Debug, Clone)]

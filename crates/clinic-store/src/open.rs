@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use uuid::Uuid;
 
 use crate::error::{is_busy, is_corrupt};
-use crate::write::{Actor, Mutation};
+use crate::{Actor, Mutation};
 use crate::{OpenOptions, Result, Store, StoreError};
 
 /// The 16 bytes every SQLite 3 database file starts with.

@@ -4,7 +4,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::Result;
-use crate::patients::PatientRow;
 
 /// SQLite's limit on bound parameters in one statement.
 const MAX_PARAMS: usize = 32_000;
@@ -67,7 +66,7 @@ pub(crate) struct OutboxRow {
 /// connection sees few distinct statements and reuses their prepared form
 /// from its statement cache; compiling a statement of thousands of rows for
 /// every odd-sized remainder cost more than running it.
-async fn insert_many<T>(
+pub(crate) async fn insert_many<T>(
     tx: &mut SqliteConnection,
     head: &'static str,
     columns: usize,
@@ -146,129 +145,6 @@ pub(crate) async fn insert_links(
         rows,
         |b, (id, seq, item)| {
             b.push_bind(id).push_bind(seq).push_bind(item);
-        },
-    )
-    .await
-}
-
-/// The largest patient key so far (0 in an empty table): rows inserted
-/// after this call, under the same write lock, have larger keys.
-pub(crate) async fn last_patient_key(tx: &mut SqliteConnection) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COALESCE(MAX(key), 0) FROM patients")
-            .fetch_one(&mut *tx)
-            .await?,
-    )
-}
-
-/// Whose stored `search_keys` [`index_patients`] derives the index from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Indexed<'a> {
-    /// The patients inserted after this key (see [`last_patient_key`]).
-    After(i64),
-    /// One patient, after its `search_keys` changed (see [`unindex_patient`]).
-    Id(&'a str),
-}
-
-/// Derives the search index from patients' `search_keys`: numbers (`p:`,
-/// `i:`, `m:`) into `search_token`, names (`n:`, `s:`) into
-/// `patient_name_fts` and the typo vocabulary (thousands of words, few
-/// distinct). A bulk load inserts in key order, so the B-tree inserts walk
-/// the index instead of jumping around it.
-pub(crate) async fn index_patients(tx: &mut SqliteConnection, which: Indexed<'_>) -> Result<()> {
-    let (condition, order) = match which {
-        Indexed::After(_) => ("p.key > ?", " ORDER BY 1, 2"),
-        Indexed::Id(_) => ("p.id = ?", ""),
-    };
-    let numbers = format!(
-        "INSERT OR IGNORE INTO search_token (token, patient_key) \
-         SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j \
-         WHERE {condition} AND j.value GLOB '[pim]:*'{order}"
-    );
-    // The ascii tokenizer splits on ':'; the kind letter alone keeps n: and
-    // s: keys apart (see migrations/sqlite/0007_name_fts.sql).
-    let names = format!(
-        "INSERT INTO patient_name_fts (rowid, keys) \
-         SELECT key, keys FROM (SELECT p.key AS key, \
-           (SELECT group_concat(replace(j.value, ':', ''), ' ') \
-            FROM json_each(p.search_keys) j WHERE j.value GLOB '[ns]:*') AS keys \
-          FROM patients p WHERE {condition} ORDER BY p.key) \
-         WHERE keys IS NOT NULL"
-    );
-    let vocab = format!(
-        "INSERT OR IGNORE INTO search_vocab (token) \
-         SELECT DISTINCT j.value FROM patients p, json_each(p.search_keys) j \
-         WHERE {condition} AND j.value GLOB '[ns]:*'"
-    );
-    for sql in [numbers, names, vocab] {
-        let query = sqlx::query(&sql);
-        let query = match which {
-            Indexed::After(key) => query.bind(key),
-            Indexed::Id(id) => query.bind(id),
-        };
-        query.execute(&mut *tx).await?;
-    }
-    Ok(())
-}
-
-/// Removes one patient from the search index, before their `search_keys`
-/// change. (The vocabulary keeps its words: it only suggests spellings.)
-pub(crate) async fn unindex_patient(tx: &mut SqliteConnection, id: &str) -> Result<()> {
-    sqlx::query(
-        "DELETE FROM search_token WHERE (token, patient_key) IN \
-         (SELECT j.value, p.key FROM patients p, json_each(p.search_keys) j WHERE p.id = ?)",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "DELETE FROM patient_name_fts WHERE rowid = (SELECT key FROM patients WHERE id = ?)",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-pub(crate) async fn insert_patients(
-    tx: &mut SqliteConnection,
-    rows: Vec<PatientRow>,
-) -> Result<()> {
-    insert_many(
-        tx,
-        "INSERT INTO patients (id, mrn, mrn_compact, family_name, given_name, middle_name, sex, birth_date, \
-         birth_date_estimated, phones, national_id, address, emergency_contact_name, emergency_contact_phone, \
-         allergies, notes, status, merged_into, name_key, created_at, created_by, updated_at, updated_by, version, workstation_id, \
-         search_keys) ",
-        26,
-        rows,
-        |b, r| {
-            b.push_bind(r.id)
-                .push_bind(r.mrn)
-                .push_bind(r.mrn_compact)
-                .push_bind(r.family_name)
-                .push_bind(r.given_name)
-                .push_bind(r.middle_name)
-                .push_bind(r.sex)
-                .push_bind(r.birth_date)
-                .push_bind(r.birth_date_estimated)
-                .push_bind(r.phones)
-                .push_bind(r.national_id)
-                .push_bind(r.address)
-                .push_bind(r.emergency_contact_name)
-                .push_bind(r.emergency_contact_phone)
-                .push_bind(r.allergies)
-                .push_bind(r.notes)
-                .push_bind(r.status)
-                .push_bind(r.merged_into)
-                .push_bind(r.name_key)
-                .push_bind(r.created_at)
-                .push_bind(r.created_by)
-                .push_bind(r.updated_at)
-                .push_bind(r.updated_by)
-                .push_bind(r.version)
-                .push_bind(r.workstation_id)
-                .push_bind(r.search_keys);
         },
     )
     .await

@@ -34,9 +34,10 @@ use clinic_domain::sync::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::patients::remote;
 use crate::sql::{self, parse_ts};
 use crate::write::{Committed, WriteTx};
-use crate::{Result, Store, StoreError, remote};
+use crate::{Result, Store, StoreError};
 
 /// Where and how this workstation syncs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,7 +431,7 @@ pub(crate) async fn enrolled(
         .bind(mrn_prefix)
         .execute(w.conn().await?)
         .await?;
-        w.forget_mrn_counter();
+        crate::patients::rows::forget_mrn_counter(w);
     }
     sqlx::query("UPDATE sync_state SET clinic_id = ?, enrolled_at = ?")
         .bind(clinic_id.to_string())

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::patients::today;
 use crate::users::{hash_password, verify_password};
-use crate::write::{Actor, Mutation};
+use crate::{Actor, Mutation};
 use crate::{Result, Store, StoreError};
 
 /// A signed-in user's session.

@@ -2,7 +2,7 @@
 //!
 //! [`Store::commit`] and [`Store::commit_batch`] are the only functions
 //! that change a table. In one `BEGIN IMMEDIATE` transaction they:
-//! 1. check the actor's permission for each [`Mutation`];
+//! 1. check the actor's permission for each change ([`crate::Mutation`]);
 //! 2. write the row (and the search index derived from it);
 //! 3. append a hash-chained audit entry with the before and after values;
 //! 4. append an outbox entry with a fresh client mutation id, for records the
@@ -12,11 +12,13 @@
 //! `INSERT`s at the end of the batch; anything that reads or updates rows
 //! flushes the buffers first, so a batch sees its own writes.
 
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+
 use chrono::{DateTime, Utc};
 use clinic_domain::audit::AuditAction;
-use clinic_domain::patient::PatientFields;
-use clinic_domain::sync::{Entity, MutationOutcome, Op, PullResponse, ServerUser};
-use clinic_domain::user::Language;
+use clinic_domain::sync::{Entity, Op};
 use clinic_domain::{Permission, Role};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -24,7 +26,6 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
-use crate::patients::{self, PatientRow};
 use crate::sql::{self, AuditRow, OutboxRow};
 use crate::{Result, Store, StoreError};
 
@@ -60,235 +61,28 @@ impl Actor {
     }
 }
 
-/// A change to the store. Each variant names the permission it needs.
-#[derive(Debug, Clone)]
-pub enum Mutation {
-    /// First start: make the workstation's identity.
-    WorkstationInit {
-        /// The new workstation id.
-        id: Uuid,
-        /// Its MRN prefix.
-        mrn_prefix: String,
-    },
-    /// Change workstation settings.
-    WorkstationSettings {
-        /// A new name.
-        name: Option<String>,
-        /// A new idle lock time.
-        idle_lock_minutes: Option<u32>,
-    },
-    /// Register a patient; the MRN is assigned here.
-    PatientCreate {
-        /// The new patient's id.
-        id: Uuid,
-        /// Validated fields.
-        fields: PatientFields,
-    },
-    /// Change a patient's demographics.
-    PatientUpdate {
-        /// The patient.
-        id: Uuid,
-        /// The version the change was made on; a different stored version is a conflict.
-        base_version: i64,
-        /// The new fields.
-        fields: PatientFields,
-    },
-    /// Merge `merge` into `keep`: `keep` gains what it lacks, `merge` is kept, marked merged.
-    PatientMerge {
-        /// The record that stays.
-        keep: Uuid,
-        /// The record merged into it.
-        merge: Uuid,
-        /// Why they are one person ([`clinic_domain::patient::validate_merge_reason`]).
-        reason: String,
-    },
-    /// A user opened a patient's record (audit only).
-    PatientView {
-        /// The patient.
-        id: Uuid,
-    },
-    /// Create a user.
-    UserCreate {
-        /// The new user's id.
-        id: Uuid,
-        /// Sign-in name.
-        username: String,
-        /// Display name.
-        display_name: String,
-        /// Role.
-        role: Role,
-        /// Language.
-        language: Language,
-        /// Argon2id PHC string.
-        password_hash: String,
-    },
-    /// Set a user's password (admin reset).
-    UserSetPassword {
-        /// The user.
-        id: Uuid,
-        /// Argon2id PHC string.
-        password_hash: String,
-    },
-    /// Disable or enable a user.
-    UserSetDisabled {
-        /// The user.
-        id: Uuid,
-        /// Disabled or not.
-        disabled: bool,
-    },
-    /// A user changes their own language.
-    UserSetLanguage {
-        /// The user (must be the actor).
-        id: Uuid,
-        /// The language.
-        language: Language,
-    },
-    /// A sign-in attempt's outcome, and the lockout bookkeeping it implies.
-    SignIn {
-        /// The user, if the name matched one.
-        user_id: Option<Uuid>,
-        /// The name typed.
-        username: String,
-        /// Whether the password was right.
-        success: bool,
-    },
-    /// A user signed out or the session was locked.
-    SignOut {
-        /// The user.
-        user_id: Uuid,
-    },
-    /// Create a record of a kind on the generic road
-    /// ([`clinic_domain::record::KINDS`]); see [`crate::records`].
-    RecordCreate {
-        /// The kind.
-        entity: Entity,
-        /// The new record's id.
-        id: Uuid,
-        /// Its fields, validated by the kind here.
-        fields: Value,
-    },
-    /// Update a record of a kind on the generic road.
-    RecordUpdate {
-        /// The kind.
-        entity: Entity,
-        /// The record.
-        id: Uuid,
-        /// The version the change was made on; a different stored version is a conflict.
-        base_version: i64,
-        /// All its fields, as they are to be.
-        fields: Value,
-    },
-    /// Put a user in a department.
-    UserSetDepartment {
-        /// The user.
-        id: Uuid,
-        /// The department.
-        department_id: Option<Uuid>,
-    },
-    /// Register a batch of imported patients as one change: their rows and
-    /// search index, one audit entry and one outbox entry (op `import`)
-    /// that carry every row's values, and a link from each patient to that
-    /// audit entry for its history. MRNs are assigned here, in order.
-    PatientImport {
-        /// The import run the batch belongs to (the same for all its batches).
-        run_id: Uuid,
-        /// The new patients' ids and validated fields.
-        patients: Vec<(Uuid, PatientFields)>,
-    },
-    /// A bulk import finished (audit only; the rows are in its batches' entries).
-    ImportRun {
-        /// What the import did, without patient data.
-        summary: Value,
-    },
-    /// Set the central server's address and the clinic's code.
-    SyncConfigure {
-        /// `https://...`, or `http://` to localhost.
-        server_url: String,
-        /// The clinic's code on the server.
-        clinic_code: String,
-    },
-    /// The server enrolled this workstation (sync engine only).
-    SyncEnrolled {
-        /// The clinic it belongs to now.
-        clinic_id: Uuid,
-        /// The MRN prefix the server assigned.
-        mrn_prefix: String,
-        /// The admin who enrolled it.
-        admin: ServerUser,
-        /// A local verifier of the admin's password, for offline sign-in.
-        admin_password_hash: String,
-    },
-    /// A user signed in online (sync engine only).
-    SyncServerUser {
-        /// The account as the server has it.
-        user: ServerUser,
-        /// A local verifier of the password just checked by the server.
-        password_hash: Option<String>,
-    },
-    /// The server answered a push (sync engine only).
-    SyncOutcomes {
-        /// One outcome per pushed mutation.
-        outcomes: Vec<MutationOutcome>,
-    },
-    /// A page pulled from the server's change feed (sync engine only).
-    SyncApply {
-        /// The page.
-        page: PullResponse,
-    },
-    /// The server's feed has a new epoch: its database was restored from a
-    /// backup (sync engine only). The cursor starts again from 0 and every
-    /// mutation the server had acknowledged is queued to be pushed again.
-    SyncEpoch {
-        /// The new epoch.
-        epoch: Uuid,
-    },
-    /// Reception settles a demographic conflict.
-    ConflictResolve {
-        /// The conflict.
-        id: Uuid,
-        /// Keep the value that lost (true) or the server's (false).
-        keep_client: bool,
-    },
+/// Rows a capability queues during a write transaction and writes in bulk
+/// when it flushes (before the transaction's audit entries, links and
+/// outbox), e.g. an import's patients and the MRN counter
+/// ([`crate::patient_rows`]).
+pub(crate) trait Buffer: Any + Send {
+    /// Writes what is queued and empties the buffer.
+    fn flush<'a>(
+        &'a mut self,
+        conn: &'a mut SqliteConnection,
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 }
 
-impl Mutation {
-    /// The permission the actor needs, if any. A record of a kind (or an
-    /// operation) the generic road does not know is refused here, before
-    /// anything is written.
-    fn permission(&self) -> Result<Option<Permission>> {
-        use Mutation::*;
-        let record = |entity: &Entity, op: Op| {
-            clinic_domain::record::kind(*entity)
-                .and_then(|k| k.permission(op))
-                .map(Some)
-                .ok_or(StoreError::Forbidden)
-        };
-        Ok(match self {
-            RecordCreate { entity, .. } => return record(entity, Op::Create),
-            RecordUpdate { entity, .. } => return record(entity, Op::Update),
-            WorkstationInit { .. } | SignIn { .. } | SignOut { .. } | UserSetLanguage { .. } => {
-                None
-            }
-            WorkstationSettings { .. } => Some(Permission::ManageSettings),
-            PatientCreate { .. } | PatientUpdate { .. } => Some(Permission::WriteDemographics),
-            PatientMerge { .. } => Some(Permission::MergePatients),
-            PatientView { .. } => Some(Permission::ReadDemographics),
-            UserCreate { .. }
-            | UserSetPassword { .. }
-            | UserSetDisabled { .. }
-            | UserSetDepartment { .. } => Some(Permission::ManageUsers),
-            PatientImport { .. } | ImportRun { .. } => Some(Permission::ImportPatients),
-            SyncConfigure { .. } => Some(Permission::ManageSettings),
-            // Bookkeeping of the sync engine, which acts as the system; the
-            // workstation's commands never offer these to a user.
-            SyncEnrolled { .. }
-            | SyncServerUser { .. }
-            | SyncOutcomes { .. }
-            | SyncApply { .. }
-            | SyncEpoch { .. } => None,
-            ConflictResolve { .. } => Some(Permission::WriteDemographics),
-        })
-    }
+/// What the write path applies inside its transaction. [`crate::Mutation`]
+/// is the one implementation: the engine knows no table a change writes,
+/// so it imports nothing from the capabilities that write them.
+pub trait Change: Send {
+    /// The permission the actor needs, if any; an error refuses the
+    /// change before anything is written.
+    fn permission(&self) -> Result<Option<Permission>>;
+
+    /// Writes the change through the open transaction `w`.
+    fn apply(self, w: &mut WriteTx<'_>) -> impl Future<Output = Result<Committed>> + Send;
 }
 
 /// What a committed mutation left behind.
@@ -304,16 +98,16 @@ pub struct Committed {
 impl Store {
     /// Commits one mutation: row, audit entry and outbox entry in one
     /// transaction.
-    pub async fn commit(&self, actor: &Actor, mutation: Mutation) -> Result<Committed> {
+    pub async fn commit<M: Change>(&self, actor: &Actor, mutation: M) -> Result<Committed> {
         let mut done = self.commit_batch(actor, vec![mutation]).await?;
         Ok(done.remove(0))
     }
 
     /// Commits mutations in order, all or none, in one transaction.
-    pub async fn commit_batch(
+    pub async fn commit_batch<M: Change>(
         &self,
         actor: &Actor,
-        mutations: Vec<Mutation>,
+        mutations: Vec<M>,
     ) -> Result<Vec<Committed>> {
         let mut conn = self.pool().acquire().await?;
         self.commit_batch_on(&mut conn, actor, mutations).await
@@ -323,11 +117,11 @@ impl Store {
     /// import keeps one connection for all its batches, so SQLite's page
     /// cache stays warm from one batch to the next instead of being
     /// reloaded on whichever pooled connection comes next.
-    pub(crate) async fn commit_batch_on(
+    pub(crate) async fn commit_batch_on<M: Change>(
         &self,
         conn: &mut SqliteConnection,
         actor: &Actor,
-        mutations: Vec<Mutation>,
+        mutations: Vec<M>,
     ) -> Result<Vec<Committed>> {
         for m in &mutations {
             if let Some(p) = m.permission()? {
@@ -339,7 +133,7 @@ impl Store {
         let mut w = WriteTx::start(tx, self, actor).await?;
         let mut out = Vec::with_capacity(mutations.len());
         for m in mutations {
-            out.push(w.apply(m).await?);
+            out.push(m.apply(&mut w).await?);
         }
         w.finish().await?;
         if out.iter().any(|c| c.mutation_id.is_some()) {
@@ -393,7 +187,7 @@ pub struct BulkWriter {
 
 impl BulkWriter {
     /// Commits one mutation, like [`Store::commit`].
-    pub async fn commit(&mut self, actor: &Actor, mutation: Mutation) -> Result<Committed> {
+    pub async fn commit<M: Change>(&mut self, actor: &Actor, mutation: M) -> Result<Committed> {
         let mut done = self
             .store
             .commit_batch_on(&mut self.conn, actor, vec![mutation])
@@ -416,7 +210,7 @@ impl BulkWriter {
 /// The connection and the buffers are private: a write step reaches the
 /// database only through [`WriteTx::conn`], which writes the buffered rows
 /// first, so no statement can miss a row this transaction already made.
-pub(crate) struct WriteTx<'a> {
+pub struct WriteTx<'a> {
     tx: Transaction<'a, Sqlite>,
     store: &'a Store,
     actor: &'a Actor,
@@ -427,15 +221,13 @@ pub(crate) struct WriteTx<'a> {
     prev_hash: String,
     audit: Vec<AuditRow>,
     outbox: Vec<OutboxRow>,
-    /// New patient rows, each with its `search_keys` set.
-    patients: Vec<PatientRow>,
+    /// What capabilities queued for bulk writes ([`Buffer`]), in the order
+    /// they were added.
+    buffers: Vec<Box<dyn Buffer>>,
     /// `audit_link` rows: (entity id, audit seq, item).
     links: Vec<(String, i64, i64)>,
     /// The sync columns every row this transaction writes shares.
     bookkeeping: Bookkeeping,
-    /// The MRN prefix and next sequence number, read once per transaction
-    /// and written back on flush, so bulk registration needs no per-row update.
-    mrn_counter: Option<MrnCounter>,
 }
 
 /// The sync column values of one transaction, as stored.
@@ -446,13 +238,6 @@ pub(crate) struct Bookkeeping {
     pub actor: String,
     /// `workstation_id`.
     pub workstation_id: String,
-}
-
-/// The workstation's MRN sequence within one transaction.
-struct MrnCounter {
-    prefix: clinic_domain::mrn::MrnPrefix,
-    next: i64,
-    dirty: bool,
 }
 
 /// The hash an audit chain starts from.
@@ -489,9 +274,8 @@ impl<'a> WriteTx<'a> {
             prev_hash,
             audit: Vec::new(),
             outbox: Vec::new(),
-            patients: Vec::new(),
+            buffers: Vec::new(),
             links: Vec::new(),
-            mrn_counter: None,
         })
     }
 
@@ -511,138 +295,6 @@ impl<'a> WriteTx<'a> {
     /// The sync column values of this transaction.
     pub(crate) fn bookkeeping(&self) -> &Bookkeeping {
         &self.bookkeeping
-    }
-
-    async fn apply(&mut self, m: Mutation) -> Result<Committed> {
-        use Mutation::*;
-        match m {
-            WorkstationInit { id, mrn_prefix } => {
-                let now = sql::ts(self.now);
-                sqlx::query(
-                    "INSERT INTO workstation (singleton, id, name, mrn_prefix, created_at, updated_at)
-                     VALUES (1, ?1, ?2, ?3, ?4, ?4)",
-                )
-                .bind(id.to_string())
-                // The prefix alone until an admin names it: a default
-                // written in one language would stay in it for everyone.
-                .bind(&mrn_prefix)
-                .bind(&mrn_prefix)
-                .bind(&now)
-                .execute(&mut *self.tx)
-                .await?;
-                let after = serde_json::json!({ "id": id, "mrn_prefix": mrn_prefix });
-                self.audit(
-                    AuditAction::Create,
-                    "workstation",
-                    Some(id),
-                    None,
-                    Some(after),
-                )
-            }
-            WorkstationSettings {
-                name,
-                idle_lock_minutes,
-            } => crate::users::update_workstation(self, name, idle_lock_minutes).await,
-            PatientCreate { id, fields } => patients::create(self, id, fields).await,
-            PatientImport { run_id, patients } => patients::import(self, run_id, patients).await,
-            PatientUpdate {
-                id,
-                base_version,
-                fields,
-            } => patients::update(self, id, base_version, fields).await,
-            PatientMerge {
-                keep,
-                merge,
-                reason,
-            } => patients::merge(self, keep, merge, &reason).await,
-            PatientView { id } => {
-                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM patients WHERE id = ?")
-                    .bind(id.to_string())
-                    .fetch_optional(self.conn().await?)
-                    .await?;
-                if exists.is_none() {
-                    return Err(StoreError::NotFound("patient"));
-                }
-                self.audit(AuditAction::View, "patient", Some(id), None, None)
-            }
-            UserCreate {
-                id,
-                username,
-                display_name,
-                role,
-                language,
-                password_hash,
-            } => {
-                crate::users::create(
-                    self,
-                    id,
-                    username,
-                    display_name,
-                    role,
-                    language,
-                    password_hash,
-                )
-                .await
-            }
-            UserSetPassword { id, password_hash } => {
-                crate::users::set_password(self, id, password_hash).await
-            }
-            UserSetDisabled { id, disabled } => {
-                crate::users::set_disabled(self, id, disabled).await
-            }
-            UserSetLanguage { id, language } => {
-                if self.actor.user_id != Some(id) {
-                    self.actor.require(Permission::ManageUsers)?;
-                }
-                crate::users::set_language(self, id, language).await
-            }
-            SignIn {
-                user_id,
-                username,
-                success,
-            } => crate::users::record_sign_in(self, user_id, username, success).await,
-            RecordCreate { entity, id, fields } => {
-                crate::records::create(self, known_kind(entity)?, id, &fields).await
-            }
-            RecordUpdate {
-                entity,
-                id,
-                base_version,
-                fields,
-            } => crate::records::update(self, known_kind(entity)?, id, base_version, &fields).await,
-            UserSetDepartment { id, department_id } => {
-                crate::users::set_department(self, id, department_id).await
-            }
-            SignOut { user_id } => {
-                self.audit(AuditAction::SignOut, "session", Some(user_id), None, None)
-            }
-            ImportRun { summary } => {
-                self.audit(AuditAction::Import, "patient", None, None, Some(summary))
-            }
-            SyncConfigure {
-                server_url,
-                clinic_code,
-            } => crate::sync::configure(self, &server_url, &clinic_code).await,
-            SyncEnrolled {
-                clinic_id,
-                mrn_prefix,
-                admin,
-                admin_password_hash,
-            } => {
-                crate::sync::enrolled(self, clinic_id, &mrn_prefix, &admin, &admin_password_hash)
-                    .await
-            }
-            SyncServerUser {
-                user,
-                password_hash,
-            } => crate::sync::server_user(self, &user, password_hash.as_deref()).await,
-            SyncOutcomes { outcomes } => crate::sync::outcomes(self, &outcomes).await,
-            SyncApply { page } => crate::sync::apply_page(self, &page).await,
-            SyncEpoch { epoch } => crate::sync::new_epoch(self, epoch).await,
-            ConflictResolve { id, keep_client } => {
-                crate::sync::resolve_conflict(self, id, keep_client).await
-            }
-        }
     }
 
     /// Appends an audit entry, chained to the one before.
@@ -762,14 +414,33 @@ impl<'a> WriteTx<'a> {
         Ok(&mut *self.tx)
     }
 
-    /// Queues a new patient row (its `search_keys` set) for a multi-row insert.
-    pub(crate) fn insert_patient(&mut self, row: PatientRow) {
-        self.patients.push(row);
+    /// This transaction's buffer of type `B`, if a write step added one.
+    pub(crate) fn buffer<B: Buffer>(&mut self) -> Option<&mut B> {
+        self.buffers
+            .iter_mut()
+            .find_map(|b| (&mut **b as &mut dyn Any).downcast_mut::<B>())
     }
 
-    /// Makes room for `n` more queued patient rows and their audit links.
-    pub(crate) fn reserve_patients(&mut self, n: usize) {
-        self.patients.reserve(n);
+    /// Adds buffer `b`; buffers flush in the order they were added.
+    pub(crate) fn add_buffer<B: Buffer>(&mut self, b: B) {
+        self.buffers.push(Box::new(b));
+    }
+
+    /// This transaction's buffer of type `B`, added empty if there is none.
+    pub(crate) fn buffer_or_default<B: Buffer + Default>(&mut self) -> &mut B {
+        if self.buffer::<B>().is_none() {
+            self.add_buffer(B::default());
+        }
+        self.buffer::<B>().expect("added above")
+    }
+
+    /// Drops buffer `B` unflushed (its cached state went stale).
+    pub(crate) fn drop_buffer<B: Buffer>(&mut self) {
+        self.buffers.retain(|b| !(&**b as &dyn Any).is::<B>());
+    }
+
+    /// Makes room for `n` more `audit_link` rows.
+    pub(crate) fn reserve_links(&mut self, n: usize) {
         self.links.reserve(n);
     }
 
@@ -777,33 +448,6 @@ impl<'a> WriteTx<'a> {
     /// `item` of audit entry `seq` (a bulk entry covering many records).
     pub(crate) fn link_to_audit(&mut self, entity_id: String, seq: i64, item: i64) {
         self.links.push((entity_id, seq, item));
-    }
-
-    /// Drops the cached MRN counter after the prefix changed.
-    pub(crate) fn forget_mrn_counter(&mut self) {
-        self.mrn_counter = None;
-    }
-
-    /// Hands out the next MRN of this workstation.
-    pub(crate) async fn next_mrn(&mut self) -> Result<clinic_domain::mrn::Mrn> {
-        if self.mrn_counter.is_none() {
-            let (prefix, next): (String, i64) =
-                sqlx::query_as("SELECT mrn_prefix, mrn_next_seq FROM workstation")
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-            let prefix = clinic_domain::mrn::MrnPrefix::parse(&prefix)
-                .ok_or_else(|| StoreError::Internal("stored MRN prefix is malformed".into()))?;
-            self.mrn_counter = Some(MrnCounter {
-                prefix,
-                next,
-                dirty: false,
-            });
-        }
-        let counter = self.mrn_counter.as_mut().expect("set above");
-        let mrn = clinic_domain::mrn::Mrn::new(&counter.prefix, counter.next as u64);
-        counter.next += 1;
-        counter.dirty = true;
-        Ok(mrn)
     }
 
     /// Writes the buffered rows, so that later statements see them. Private:
@@ -821,17 +465,8 @@ impl<'a> WriteTx<'a> {
                 return Err(StoreError::ClinicUserRequired);
             }
         }
-        if let Some(counter) = self.mrn_counter.as_mut().filter(|c| c.dirty) {
-            sqlx::query("UPDATE workstation SET mrn_next_seq = ?")
-                .bind(counter.next)
-                .execute(&mut *self.tx)
-                .await?;
-            counter.dirty = false;
-        }
-        if !self.patients.is_empty() {
-            let after = sql::last_patient_key(&mut self.tx).await?;
-            sql::insert_patients(&mut self.tx, std::mem::take(&mut self.patients)).await?;
-            sql::index_patients(&mut self.tx, sql::Indexed::After(after)).await?;
+        for buffer in &mut self.buffers {
+            buffer.flush(&mut self.tx).await?;
         }
         sql::insert_audit(&mut self.tx, std::mem::take(&mut self.audit)).await?;
         sql::insert_links(&mut self.tx, std::mem::take(&mut self.links)).await?;
@@ -844,12 +479,6 @@ impl<'a> WriteTx<'a> {
         self.tx.commit().await?;
         Ok(())
     }
-}
-
-/// The generic road's entry for `entity` (checked in
-/// [`Mutation::permission`] already).
-fn known_kind(entity: Entity) -> Result<&'static clinic_domain::record::KindInfo> {
-    clinic_domain::record::kind(entity).ok_or(StoreError::Forbidden)
 }
 
 /// The SHA-256 of an audit entry's content and its predecessor's hash, hex.

@@ -3,6 +3,7 @@
 mod access;
 mod audit;
 mod import;
+mod layers;
 mod open;
 mod patients;
 mod records;

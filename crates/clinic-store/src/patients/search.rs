@@ -14,13 +14,13 @@
 //! B-tree, keyed reversed so that an ending is a prefix and a prefix one
 //! range scan: phones (`p:`) and national IDs (`i:`); an MRN's sequence
 //! digits (`m:`) are keyed as written. Both indexes are derived from the
-//! row's `search_keys` by the write path (`sql::index_patients`).
+//! row's `search_keys` by the write path (`patient_rows::index_patients`).
 
 use chrono::NaiveDate;
 use clinic_domain::patient::{PatientSummary, parse_date};
 use clinic_domain::{mrn, national_id, phone, text};
 
-use crate::patients::{PatientRow, SELECT_PATIENT};
+use crate::patients::rows::{PatientRow, SELECT_PATIENT};
 use crate::{Result, Store};
 
 /// Most results a search returns.

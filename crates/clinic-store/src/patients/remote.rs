@@ -8,7 +8,8 @@ use clinic_domain::sync::{Entity, Op, PATIENT_FIELDS};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::patients::{PatientRow, write_row};
+use crate::patients::rows::PatientRow;
+use crate::patients::write_row;
 use crate::sql;
 use crate::write::WriteTx;
 use crate::{Result, StoreError};
@@ -151,7 +152,7 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
         rows.into_iter().partition(|r| !existing.contains(&r.id));
     for mut row in fresh {
         row.search_keys = row.index_keys();
-        w.insert_patient(row);
+        crate::patients::rows::queue(w, row);
     }
     for row in &known {
         write_row(w, row).await?;
@@ -161,7 +162,7 @@ pub(crate) async fn apply_remote_all(w: &mut WriteTx<'_>, datas: Vec<&Value>) ->
 
 /// Gives a local record a fresh MRN and queues its creation again.
 pub(crate) async fn renumber(w: &mut WriteTx<'_>, id: &str) -> Result<()> {
-    let new = w.next_mrn().await?;
+    let new = crate::patients::rows::next_mrn(w).await?;
     let (old,): (String,) = sqlx::query_as("SELECT mrn FROM patients WHERE id = ?")
         .bind(id)
         .fetch_one(w.conn().await?)

@@ -1,17 +1,22 @@
 //! Patient records: the write-path steps for create, update and merge, and
 //! the reads the record screen needs (record, history, duplicate check).
 
+pub(crate) mod remote;
+pub(crate) mod rows;
+pub mod search;
+
+pub(crate) use rows::{PatientRow, SELECT_PATIENT};
+use rows::{bad, keys_of_parts};
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use clinic_domain::FieldCode;
 use clinic_domain::audit::{AuditAction, HistoryEntry, diff_fields};
 use clinic_domain::patient::{
-    DuplicateCandidate, DuplicateReason, Patient, PatientFields, PatientStatus, PatientSummary,
-    Sex, validate_merge_reason,
+    DuplicateCandidate, DuplicateReason, Patient, PatientFields, Sex, validate_merge_reason,
 };
 use clinic_domain::sync::{Entity, Op};
-use clinic_domain::{mrn, national_id, phone, text};
+use clinic_domain::{phone, text};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -19,309 +24,6 @@ use uuid::Uuid;
 use crate::sql::{self, parse_ts};
 use crate::write::{Committed, WriteTx};
 use crate::{Result, Store, StoreError};
-
-/// A `patients` row, as written and read.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct PatientRow {
-    pub id: String,
-    pub mrn: String,
-    pub mrn_compact: String,
-    pub family_name: String,
-    pub given_name: String,
-    pub middle_name: Option<String>,
-    pub sex: String,
-    pub birth_date: String,
-    pub birth_date_estimated: bool,
-    pub phones: String,
-    pub national_id: Option<String>,
-    pub address: Option<String>,
-    pub emergency_contact_name: Option<String>,
-    pub emergency_contact_phone: Option<String>,
-    pub allergies: Option<String>,
-    pub notes: Option<String>,
-    pub status: String,
-    pub merged_into: Option<String>,
-    pub name_key: String,
-    pub created_at: String,
-    pub created_by: String,
-    pub updated_at: String,
-    pub updated_by: String,
-    pub version: i64,
-    pub workstation_id: String,
-    /// The search tokens as a JSON array (see [`PatientRow::index_keys`]);
-    /// empty when the row was read without them.
-    #[sqlx(default)]
-    pub search_keys: String,
-}
-
-/// Selects a patient row with the creator's and editor's display names in
-/// place of their ids.
-pub(crate) const SELECT_PATIENT: &str = "SELECT p.id, p.mrn, p.mrn_compact, p.family_name, p.given_name, \
-    p.middle_name, p.sex, p.birth_date, p.birth_date_estimated, p.phones, p.national_id, p.address, \
-    p.emergency_contact_name, p.emergency_contact_phone, p.allergies, p.notes, p.status, p.merged_into, \
-    p.name_key, p.created_at, COALESCE(cu.display_name, p.created_by) AS created_by, p.updated_at, \
-    COALESCE(uu.display_name, p.updated_by) AS updated_by, p.version, p.workstation_id \
-    FROM patients p LEFT JOIN users cu ON cu.id = p.created_by LEFT JOIN users uu ON uu.id = p.updated_by";
-
-fn bad(what: &str) -> StoreError {
-    StoreError::Internal(format!("stored patient has a malformed {what}"))
-}
-
-fn parse_uuid(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s).map_err(|_| bad("id"))
-}
-
-impl PatientRow {
-    fn from_fields(w: &WriteTx<'_>, id: Uuid, mrn: &mrn::Mrn, f: &PatientFields) -> PatientRow {
-        let now = sql::ts(w.now);
-        PatientRow {
-            id: id.to_string(),
-            mrn: mrn.as_str().to_owned(),
-            mrn_compact: mrn::compact(mrn.as_str()),
-            family_name: f.family_name.clone(),
-            given_name: f.given_name.clone(),
-            middle_name: f.middle_name.clone(),
-            sex: f.sex.as_str().to_owned(),
-            birth_date: f.birth_date.to_string(),
-            birth_date_estimated: f.birth_date_estimated,
-            phones: serde_json::to_string(&f.phones).expect("strings serialize"),
-            national_id: f.national_id.clone(),
-            address: f.address.clone(),
-            emergency_contact_name: f.emergency_contact_name.clone(),
-            emergency_contact_phone: f.emergency_contact_phone.clone(),
-            allergies: f.allergies.clone(),
-            notes: f.notes.clone(),
-            status: "active".to_owned(),
-            merged_into: None,
-            name_key: text::name_key(&f.family_name, &f.given_name),
-            created_at: now.clone(),
-            created_by: w.actor_ref(),
-            updated_at: now,
-            updated_by: w.actor_ref(),
-            version: 1,
-            workstation_id: w.workstation_id().to_string(),
-            search_keys: String::new(),
-        }
-    }
-
-    /// [`PatientRow::from_fields`] taking the fields by value (the phones
-    /// apart) and the name key made already, for bulk import: no string is
-    /// copied, and no name folded, that need not be.
-    fn from_owned_fields(
-        w: &WriteTx<'_>,
-        id: Uuid,
-        mrn: &mrn::Mrn,
-        f: PatientFields,
-        phones: &[String],
-        name_key: String,
-    ) -> PatientRow {
-        let bk = w.bookkeeping();
-        PatientRow {
-            id: id.to_string(),
-            mrn: mrn.as_str().to_owned(),
-            mrn_compact: mrn::compact(mrn.as_str()),
-            name_key,
-            family_name: f.family_name,
-            given_name: f.given_name,
-            middle_name: f.middle_name,
-            sex: f.sex.as_str().to_owned(),
-            birth_date: f.birth_date.to_string(),
-            birth_date_estimated: f.birth_date_estimated,
-            phones: serde_json::to_string(phones).expect("strings serialize"),
-            national_id: f.national_id,
-            address: f.address,
-            emergency_contact_name: f.emergency_contact_name,
-            emergency_contact_phone: f.emergency_contact_phone,
-            allergies: f.allergies,
-            notes: f.notes,
-            status: "active".to_owned(),
-            merged_into: None,
-            created_at: bk.now.clone(),
-            created_by: bk.actor.clone(),
-            updated_at: bk.now.clone(),
-            updated_by: bk.actor.clone(),
-            version: 1,
-            workstation_id: bk.workstation_id.clone(),
-            search_keys: String::new(),
-        }
-    }
-
-    /// Replaces the content fields with `f`, keeping identity and bookkeeping.
-    fn set_fields(&mut self, f: &PatientFields) {
-        self.family_name = f.family_name.clone();
-        self.given_name = f.given_name.clone();
-        self.middle_name = f.middle_name.clone();
-        self.sex = f.sex.as_str().to_owned();
-        self.birth_date = f.birth_date.to_string();
-        self.birth_date_estimated = f.birth_date_estimated;
-        self.phones = serde_json::to_string(&f.phones).expect("strings serialize");
-        self.national_id = f.national_id.clone();
-        self.address = f.address.clone();
-        self.emergency_contact_name = f.emergency_contact_name.clone();
-        self.emergency_contact_phone = f.emergency_contact_phone.clone();
-        self.allergies = f.allergies.clone();
-        self.notes = f.notes.clone();
-        self.refresh_name_key();
-    }
-
-    /// Recomputes the duplicate-detection name key after the names changed.
-    pub(crate) fn refresh_name_key(&mut self) {
-        self.name_key = text::name_key(&self.family_name, &self.given_name);
-    }
-
-    fn phone_list(&self) -> Vec<String> {
-        serde_json::from_str(&self.phones).unwrap_or_default()
-    }
-
-    fn fields(&self) -> Result<PatientFields> {
-        Ok(PatientFields {
-            family_name: self.family_name.clone(),
-            given_name: self.given_name.clone(),
-            middle_name: self.middle_name.clone(),
-            sex: Sex::parse(&self.sex).ok_or_else(|| bad("sex"))?,
-            birth_date: self.birth_date.parse().map_err(|_| bad("birth date"))?,
-            birth_date_estimated: self.birth_date_estimated,
-            phones: self.phone_list(),
-            national_id: self.national_id.clone(),
-            address: self.address.clone(),
-            emergency_contact_name: self.emergency_contact_name.clone(),
-            emergency_contact_phone: self.emergency_contact_phone.clone(),
-            allergies: self.allergies.clone(),
-            notes: self.notes.clone(),
-        })
-    }
-
-    pub(crate) fn to_patient(&self) -> Result<Patient> {
-        let f = self.fields()?;
-        Ok(Patient {
-            id: parse_uuid(&self.id)?,
-            mrn: self.mrn.clone(),
-            family_name: f.family_name,
-            given_name: f.given_name,
-            middle_name: f.middle_name,
-            sex: f.sex,
-            birth_date: f.birth_date,
-            birth_date_estimated: f.birth_date_estimated,
-            phones: f.phones,
-            national_id: f.national_id,
-            address: f.address,
-            emergency_contact_name: f.emergency_contact_name,
-            emergency_contact_phone: f.emergency_contact_phone,
-            allergies: f.allergies,
-            notes: f.notes,
-            status: if self.status == "merged" {
-                PatientStatus::Merged
-            } else {
-                PatientStatus::Active
-            },
-            merged_into: self.merged_into.as_deref().map(parse_uuid).transpose()?,
-            version: self.version,
-            created_at: parse_ts(&self.created_at)?,
-            created_by: self.created_by.clone(),
-            updated_at: parse_ts(&self.updated_at)?,
-            updated_by: self.updated_by.clone(),
-            workstation_id: parse_uuid(&self.workstation_id)?,
-        })
-    }
-
-    pub(crate) fn to_summary(&self) -> Result<PatientSummary> {
-        Ok(PatientSummary {
-            id: parse_uuid(&self.id)?,
-            mrn: self.mrn.clone(),
-            family_name: self.family_name.clone(),
-            given_name: self.given_name.clone(),
-            middle_name: self.middle_name.clone(),
-            sex: Sex::parse(&self.sex).ok_or_else(|| bad("sex"))?,
-            birth_date: self.birth_date.parse().map_err(|_| bad("birth date"))?,
-            birth_date_estimated: self.birth_date_estimated,
-            phone: self.phone_list().into_iter().next(),
-            national_id: self.national_id.clone(),
-        })
-    }
-
-    /// The audit snapshot: the record's content and status, no bookkeeping
-    /// beyond the version.
-    pub(crate) fn snapshot(&self) -> Value {
-        json!({
-            "mrn": self.mrn,
-            "family_name": self.family_name,
-            "given_name": self.given_name,
-            "middle_name": self.middle_name,
-            "sex": self.sex,
-            "birth_date": self.birth_date,
-            "birth_date_estimated": self.birth_date_estimated,
-            "phones": self.phone_list(),
-            "national_id": self.national_id,
-            "address": self.address,
-            "emergency_contact_name": self.emergency_contact_name,
-            "emergency_contact_phone": self.emergency_contact_phone,
-            "allergies": self.allergies,
-            "notes": self.notes,
-            "status": self.status,
-            "merged_into": self.merged_into,
-            "version": self.version,
-        })
-    }
-
-    /// The record's search tokens as the JSON array stored in
-    /// `search_keys`, from which the write path derives `search_token` and
-    /// the typo vocabulary: `n:` folded name parts, `s:` their Latin
-    /// skeletons, `p:` reversed phone digits, `i:` the reversed national ID
-    /// and `m:` the MRN's sequence digits. A merged record has none.
-    pub(crate) fn index_keys(&self) -> String {
-        if self.status != "active" {
-            return "[]".to_owned();
-        }
-        let middle = self
-            .middle_name
-            .as_deref()
-            .map(text::name_parts)
-            .unwrap_or_default();
-        let names = [
-            &text::name_parts(&self.family_name)[..],
-            &text::name_parts(&self.given_name)[..],
-            &middle[..],
-        ];
-        keys_of_parts(
-            names,
-            &self.phone_list(),
-            self.national_id.as_deref(),
-            &self.mrn,
-        )
-    }
-}
-
-/// [`PatientRow::index_keys`] from the names' [`text::name_parts`], the
-/// phone list, the national ID and the MRN, for an active record.
-fn keys_of_parts(
-    names: [&[(String, Option<String>)]; 3],
-    phones: &[String],
-    national_id: Option<&str>,
-    mrn: &str,
-) -> String {
-    let mut keys: Vec<String> = Vec::with_capacity(10);
-    if let Some(id) = national_id
-        .map(national_id::reversed)
-        .filter(|id| !id.is_empty())
-    {
-        keys.push(format!("i:{id}"));
-    }
-    if let Some(seq) = mrn::sequence_of(mrn) {
-        keys.push(format!("m:{seq}"));
-    }
-    for (t, sk) in names.into_iter().flatten() {
-        if let Some(sk) = sk {
-            keys.push(format!("s:{sk}"));
-        }
-        keys.push(format!("n:{t}"));
-    }
-    for p in phones {
-        keys.push(format!("p:{}", phone::reversed_digits(p)));
-    }
-    keys.sort_unstable();
-    keys.dedup();
-    serde_json::to_string(&keys).expect("strings serialize")
-}
 
 /// One patient in an import batch's audit `after` and outbox payload: the
 /// fields of [`PatientRow::snapshot`] plus the id. Empty optional fields are
@@ -394,9 +96,9 @@ pub(crate) async fn import(
     json.extend_from_slice(b"{\"import_run\":\"");
     json.extend_from_slice(run_id.to_string().as_bytes());
     json.extend_from_slice(b"\",\"patients\":[");
-    w.reserve_patients(patients.len());
+    rows::reserve(w, patients.len());
     for (item, (id, mut fields)) in patients.into_iter().enumerate() {
-        let mrn = w.next_mrn().await?;
+        let mrn = rows::next_mrn(w).await?;
         let phones = std::mem::take(&mut fields.phones);
         let family = text::name_parts(&fields.family_name);
         let given = text::name_parts(&fields.given_name);
@@ -419,7 +121,7 @@ pub(crate) async fn import(
         serde_json::to_writer(&mut json, &ImportItem::of(&row, &phones))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         w.link_to_audit(row.id.clone(), seq, item as i64);
-        w.insert_patient(row);
+        rows::queue(w, row);
     }
     json.extend_from_slice(b"]}");
     let json = String::from_utf8(json).map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -438,12 +140,12 @@ pub(crate) async fn create(
     id: Uuid,
     fields: PatientFields,
 ) -> Result<Committed> {
-    let mrn = w.next_mrn().await?;
+    let mrn = rows::next_mrn(w).await?;
     let mut row = PatientRow::from_fields(w, id, &mrn, &fields);
     row.search_keys = row.index_keys();
     let after = row.snapshot();
     let mutation_id = w.outbox(Entity::Patient, id, Op::Create, None, &after);
-    w.insert_patient(row);
+    rows::queue(w, row);
     let done = w.audit(AuditAction::Create, "patient", Some(id), None, Some(after))?;
     Ok(Committed {
         mutation_id: Some(mutation_id),
@@ -478,7 +180,7 @@ async fn save_row(w: &mut WriteTx<'_>, row: &mut PatientRow) -> Result<()> {
 /// Writes a changed row as it is (content, status, bookkeeping) and
 /// re-indexes it for search.
 pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<()> {
-    sql::unindex_patient(w.conn().await?, &row.id).await?;
+    rows::unindex_patient(w.conn().await?, &row.id).await?;
     sqlx::query(
         "UPDATE patients SET family_name = ?, given_name = ?, middle_name = ?, sex = ?, birth_date = ?, \
          birth_date_estimated = ?, phones = ?, national_id = ?, address = ?, emergency_contact_name = ?, \
@@ -509,7 +211,7 @@ pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<(
     .bind(&row.id)
     .execute(w.conn().await?)
     .await?;
-    sql::index_patients(w.conn().await?, sql::Indexed::Id(&row.id)).await
+    rows::index_patients(w.conn().await?, rows::Indexed::Id(&row.id)).await
 }
 
 /// Write-path step: change demographics, if nobody changed them since `base_version`.
@@ -779,7 +481,7 @@ impl Store {
             add(ids, DuplicateReason::NationalId);
         }
         for p in &fields.phones {
-            let (lo, hi) = crate::search::prefix_range(&format!("p:{}", phone::match_key(p)));
+            let (lo, hi) = search::prefix_range(&format!("p:{}", phone::match_key(p)));
             let ids = sqlx::query_scalar(
                 "SELECT p.id FROM search_token t JOIN patients p ON p.key = t.patient_key \
                  WHERE t.token >= ? AND t.token < ? LIMIT 20",
