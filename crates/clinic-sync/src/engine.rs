@@ -39,8 +39,8 @@ const IDLE_PULL: Duration = Duration::from_secs(30);
 /// Backoff bounds after a failure.
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// Page size of pulls.
-const PULL_PAGE: i64 = 5000;
+/// Page size of pulls (public for the benchmark, which fetches as the engine does).
+pub const PULL_PAGE: i64 = 5000;
 
 struct Inner {
     store: Store,

@@ -12,6 +12,11 @@
 //! 2. `sync_initial_pull_rows_per_s`: a new workstation enrols and pulls the
 //!    W × M patients (default 100,000) into its empty store: rows per second,
 //!    searchable when it ends.
+//!    Then, on the same rows: `sync_feed_copy_rows_per_s`, a raw `COPY` of
+//!    the clinic's `change_log` on the server's database;
+//!    `sync_feed_fetch_rows_per_s`, every page of the feed over HTTP as the
+//!    engine fetches it, decoded but not applied; and their ratio
+//!    `sync_feed_copy_over_fetch` (median of three runs each, alternated).
 //! 3. `sync_propagation_p95_ms`: two running workstations of another clinic;
 //!    a patient saved on A (commit + nudge, as the app does) until it is
 //!    readable on B through the live channel; K samples (default 100).
@@ -123,6 +128,54 @@ async fn register(store: &Store, actor: &Actor, seed: u64, n: usize) -> Vec<Uuid
     ids
 }
 
+/// A raw `COPY` of a clinic's feed, the columns a pull serves, in feed
+/// order, read to the end: rows and seconds.
+async fn copy_feed(pool: &sqlx::PgPool, clinic: Uuid) -> (usize, f64) {
+    use futures_util::TryStreamExt;
+    use sqlx::postgres::PgPoolCopyExt;
+    let start = Instant::now();
+    let mut stream = pool
+        .copy_out_raw(&format!(
+            "COPY (SELECT seq, entity, entity_id, version, data, mutation_id FROM change_log \
+             WHERE clinic_id = '{clinic}' ORDER BY seq) TO STDOUT"
+        ))
+        .await
+        .expect("copy out");
+    let mut rows = 0;
+    while let Some(chunk) = stream.try_next().await.expect("copy data") {
+        rows += chunk.iter().filter(|&&b| b == b'\n').count();
+    }
+    (rows, start.elapsed().as_secs_f64())
+}
+
+/// Every page of the feed over HTTP, as the engine fetches it (same client,
+/// same page size), decoded into `PullResponse` and dropped: rows and seconds.
+async fn fetch_feed(base: &str, token: &str) -> (usize, f64) {
+    let client = clinic_sync::client::Client::new(base);
+    let start = Instant::now();
+    let (mut cursor, mut rows) = (0, 0);
+    loop {
+        let page = client
+            .pull(token, cursor, clinic_sync::engine::PULL_PAGE)
+            .await
+            .expect("pull");
+        rows += page.changes.len();
+        cursor = page.cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    (rows, start.elapsed().as_secs_f64())
+}
+
+fn runs(v: &[(usize, f64)]) -> String {
+    let rates: Vec<String> = v
+        .iter()
+        .map(|(n, s)| format!("{:.0}", *n as f64 / s))
+        .collect();
+    rates.join(", ")
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -142,7 +195,16 @@ async fn main() {
     for (name, role) in [("alice", Role::Admin), ("rita", Role::Reception)] {
         db.user(db.clinic_id, name, role).await;
     }
-    let server = TestServer::start(&db).await;
+    // Every workstation here is enrolled by alice and signs in as rita,
+    // from one address: the per-user share of requests in flight (4 by
+    // default) and the sign-in throttles would refuse the fleet with 429,
+    // as they should for one real user on a dozen machines.
+    let server = TestServer::start_with(&db, |c| {
+        c.max_requests_per_user = 64;
+        c.sign_ins_per_account_per_minute = 1_000;
+        c.sign_ins_per_address_per_minute = 1_000;
+    })
+    .await;
 
     // 1. Push: W workstations, M offline registrations each, pushed at once.
     let mut fleet = Vec::new();
@@ -177,27 +239,6 @@ async fn main() {
     eprintln!("  {total} mutations in {secs:.2} s");
     drop(fleet);
 
-    // How much of the pull is the server and the network: fetch every page
-    // without writing it (stderr only).
-    {
-        let client = clinic_sync::client::Client::new(&server.base);
-        let token = server.sign_in("rita").await.access_token;
-        let start = Instant::now();
-        let (mut cursor, mut rows) = (0, 0);
-        loop {
-            let page = client.pull(&token, cursor, 5_000).await.expect("pull");
-            rows += page.changes.len();
-            cursor = page.cursor;
-            if !page.has_more {
-                break;
-            }
-        }
-        eprintln!(
-            "  fetching alone: {rows} changes in {:.2} s",
-            start.elapsed().as_secs_f64()
-        );
-    }
-
     // 2. Initial pull of everything into an empty workstation.
     let (store, engine) = workstation(dir.path(), &server, "central", false).await;
     sign_in(&engine, "rita").await;
@@ -212,6 +253,40 @@ async fn main() {
     );
     eprintln!("  {pulled} rows in {secs:.2} s");
     drop(engine);
+
+    // The feed beside its database, on the same clinic's rows: a raw COPY
+    // of them, and fetching every page over HTTP as the engine does,
+    // decoded but not applied. Alternated, median of three each.
+    let (mut copies, mut fetches) = (Vec::new(), Vec::new());
+    let token = server.sign_in("rita").await.access_token;
+    for _ in 0..3 {
+        copies.push(copy_feed(&db.pool, db.clinic_id).await);
+        fetches.push(fetch_feed(&server.base, &token).await);
+    }
+    let median = |v: &mut Vec<(usize, f64)>| {
+        v.sort_by(|a, b| a.1.total_cmp(&b.1));
+        v[v.len() / 2]
+    };
+    let (copied, copy_secs) = median(&mut copies);
+    let (fetched, fetch_secs) = median(&mut fetches);
+    // The feed also holds the clinic's users, beside the patients.
+    assert!(copied >= total, "COPY saw every change");
+    assert_eq!(fetched, copied, "the feed served what COPY saw");
+    let copy_rate = copied as f64 / copy_secs;
+    let fetch_rate = fetched as f64 / fetch_secs;
+    println!("bench: sync_feed_copy_rows_per_s {copy_rate:.0} rows/s");
+    println!("bench: sync_feed_fetch_rows_per_s {fetch_rate:.0} rows/s");
+    println!(
+        "bench: sync_feed_copy_over_fetch {:.2} x",
+        copy_rate / fetch_rate
+    );
+    eprintln!(
+        "  COPY {copied} rows in {copy_secs:.2} s; feed {fetched} rows in {fetch_secs:.2} s \
+         (pages of {}; runs: COPY {}, feed {})",
+        clinic_sync::engine::PULL_PAGE,
+        runs(&copies),
+        runs(&fetches)
+    );
 
     // 3. Propagation between two running workstations of a fresh clinic.
     let north = clinic_server::users::create_clinic(&db.pool, "north", "North")

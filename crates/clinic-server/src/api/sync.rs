@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use clinic_domain::Permission;
 use clinic_domain::sync::{EnrollRequest, EnrollResponse, PullResponse, PushRequest, PushResponse};
 use serde::Deserialize;
@@ -187,14 +189,14 @@ pub async fn pull(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<PullQuery>,
-) -> ApiResult<Json<PullResponse>> {
+) -> ApiResult<Response> {
     caller.require(Permission::ReadDemographics)?;
     if q.after < 0 {
         return Err(ApiError::BadRequest("after must be 0 or more".into()));
     }
-    Ok(Json(
-        crate::feed::pull(&state.pool, caller.clinic_id, q.after, q.limit).await?,
-    ))
+    // PostgreSQL wrote the page's JSON (a `PullResponse`); it goes out as it is.
+    let json = crate::feed::pull_json(&state.pool, caller.clinic_id, q.after, q.limit).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// The live channel: server-sent `feed` events.
