@@ -30,14 +30,14 @@ fn from_row(kind: &KindInfo) -> String {
     parts.join(", ")
 }
 
-/// A unique field another record of the clinic holds, if one does.
+/// The refusal when another record of the clinic holds a unique field's value.
 async fn taken(
     tx: &mut PgConnection,
     ctx: &Ctx,
     kind: &KindInfo,
     id: Uuid,
     fields: &Value,
-) -> ApiResult<Option<&'static str>> {
+) -> ApiResult<Option<Outcome>> {
     for f in kind.unique {
         let row: Option<(i32,)> = sqlx::query_as(&format!(
             "SELECT 1 FROM {t} WHERE clinic_id = $1 AND id <> $2 \
@@ -50,10 +50,53 @@ async fn taken(
         .fetch_optional(&mut *tx)
         .await?;
         if row.is_some() {
-            return Ok(Some(f));
+            return Ok(Some(Outcome::rejected(
+                RejectCode::Exists,
+                format!("another record of this kind has this {f}"),
+            )));
         }
     }
     Ok(None)
+}
+
+/// How [`save`] writes a record.
+enum Save {
+    /// A new row at version 1; nothing when the id is taken.
+    Insert,
+    /// The fields of the existing row, its version raised by one.
+    Update,
+}
+
+/// Writes `fields` as record `id`: whether a row was written.
+async fn save(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    kind: &KindInfo,
+    id: Uuid,
+    fields: &Value,
+    how: Save,
+) -> ApiResult<bool> {
+    let (t, cols, vals) = (kind.table, kind.fields.join(", "), from_row(kind));
+    let sql = match how {
+        Save::Insert => format!(
+            "INSERT INTO {t} (clinic_id, id, {cols}, version, created_at, created_by, updated_at, updated_by) \
+             SELECT $1, $2, {vals}, 1, $4, $5, $4, $5 FROM jsonb_populate_record(NULL::{t}, $3) r \
+             ON CONFLICT DO NOTHING"
+        ),
+        Save::Update => format!(
+            "UPDATE {t} SET ({cols}) = (SELECT {vals} FROM jsonb_populate_record(NULL::{t}, $3) r), \
+             version = version + 1, updated_at = $4, updated_by = $5 WHERE clinic_id = $1 AND id = $2"
+        ),
+    };
+    let done = sqlx::query(&sql)
+        .bind(ctx.clinic_id)
+        .bind(id)
+        .bind(fields)
+        .bind(ctx.now)
+        .bind(ctx.user_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// The record as the feed carries it: its fields, id and version.
@@ -78,28 +121,10 @@ pub(crate) async fn create(
         Ok(f) => f,
         Err(errors) => return Ok(validation(errors)),
     };
-    if let Some(f) = taken(tx, ctx, kind, m.entity_id, &fields).await? {
-        return Ok(Outcome::rejected(
-            RejectCode::Exists,
-            format!("another record of this kind has this {f}"),
-        ));
+    if let Some(refused) = taken(tx, ctx, kind, m.entity_id, &fields).await? {
+        return Ok(refused);
     }
-    let inserted: Option<(Uuid,)> = sqlx::query_as(&format!(
-        "INSERT INTO {t} (clinic_id, id, {cols}, version, created_at, created_by, updated_at, updated_by) \
-         SELECT $1, $2, {vals}, 1, $4, $5, $4, $5 FROM jsonb_populate_record(NULL::{t}, $3) r \
-         ON CONFLICT DO NOTHING RETURNING id",
-        t = kind.table,
-        cols = kind.fields.join(", "),
-        vals = from_row(kind)
-    ))
-    .bind(ctx.clinic_id)
-    .bind(m.entity_id)
-    .bind(&fields)
-    .bind(ctx.now)
-    .bind(ctx.user_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if inserted.is_none() {
+    if !save(tx, ctx, kind, m.entity_id, &fields, Save::Insert).await? {
         return Ok(Outcome::rejected(
             RejectCode::Exists,
             "a record with this id (or unique value) already exists",
@@ -166,26 +191,10 @@ pub(crate) async fn update(
         Ok(f) => f,
         Err(errors) => return Ok(validation(errors)),
     };
-    if let Some(f) = taken(tx, ctx, kind, m.entity_id, &merged).await? {
-        return Ok(Outcome::rejected(
-            RejectCode::Exists,
-            format!("another record of this kind has this {f}"),
-        ));
+    if let Some(refused) = taken(tx, ctx, kind, m.entity_id, &merged).await? {
+        return Ok(refused);
     }
-    sqlx::query(&format!(
-        "UPDATE {t} SET ({cols}) = (SELECT {vals} FROM jsonb_populate_record(NULL::{t}, $3) r), \
-         version = version + 1, updated_at = $4, updated_by = $5 WHERE clinic_id = $1 AND id = $2",
-        t = kind.table,
-        cols = kind.fields.join(", "),
-        vals = from_row(kind)
-    ))
-    .bind(ctx.clinic_id)
-    .bind(m.entity_id)
-    .bind(&merged)
-    .bind(ctx.now)
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
+    save(tx, ctx, kind, m.entity_id, &merged, Save::Update).await?;
     feed.push(
         kind.entity,
         m.entity_id,

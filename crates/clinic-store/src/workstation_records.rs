@@ -10,21 +10,13 @@ use crate::{Mutation, Result, StoreError, Workstation};
 impl Workstation {
     /// Creates a record of kind `K` as the signed-in user.
     pub async fn record_create<K: RecordKind>(&self, fields: K) -> Result<Record<K>> {
-        let actor = self.authorize(Some(K::WRITE))?;
         let id = Uuid::now_v7();
-        let fields =
-            serde_json::to_value(fields).map_err(|e| StoreError::Internal(e.to_string()))?;
-        self.store()
-            .commit(
-                &actor,
-                Mutation::RecordCreate {
-                    entity: K::ENTITY,
-                    id,
-                    fields,
-                },
-            )
-            .await?;
-        self.store().record(id).await
+        self.commit_record::<K>(id, fields, |entity, fields| Mutation::RecordCreate {
+            entity,
+            id,
+            fields,
+        })
+        .await
     }
 
     /// Saves `fields` as record `id`'s, made on `base_version`.
@@ -34,20 +26,27 @@ impl Workstation {
         base_version: i64,
         fields: K,
     ) -> Result<Record<K>> {
+        self.commit_record::<K>(id, fields, |entity, fields| Mutation::RecordUpdate {
+            entity,
+            id,
+            base_version,
+            fields,
+        })
+        .await
+    }
+
+    /// Commits the change `make` builds from `fields` as the signed-in user
+    /// (who needs the kind's write permission) and reads record `id` back.
+    async fn commit_record<K: RecordKind>(
+        &self,
+        id: Uuid,
+        fields: K,
+        make: impl FnOnce(clinic_domain::sync::Entity, serde_json::Value) -> Mutation,
+    ) -> Result<Record<K>> {
         let actor = self.authorize(Some(K::WRITE))?;
         let fields =
             serde_json::to_value(fields).map_err(|e| StoreError::Internal(e.to_string()))?;
-        self.store()
-            .commit(
-                &actor,
-                Mutation::RecordUpdate {
-                    entity: K::ENTITY,
-                    id,
-                    base_version,
-                    fields,
-                },
-            )
-            .await?;
+        self.store().commit(&actor, make(K::ENTITY, fields)).await?;
         self.store().record(id).await
     }
 
