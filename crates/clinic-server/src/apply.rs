@@ -172,6 +172,13 @@ async fn apply_batch(
             // outcome of another change.
             let same = stored.workstation_id == ctx.workstation_id
                 && stored.content_hash.as_deref().is_none_or(|h| h == hash);
+            if same && stored.outcome.status == OutcomeStatus::Rejected {
+                // The first answer may have been lost after the workstation
+                // pulled the records it refused and put its change back on
+                // top: send the server's versions again, so they arrive
+                // after the workstation has heard of the refusal.
+                resend_refused(&mut tx, ctx, m, &mut feed).await?;
+            }
             outcomes.push(if same {
                 stored.outcome.clone()
             } else {

@@ -10,6 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::invariants::assert_converged;
+use crate::proxy::Fault;
 use crate::support::{Clinic, settle};
 
 #[tokio::test]
@@ -64,5 +65,58 @@ async fn departments_travel_and_a_concurrent_rename_is_refused_visibly() {
         (Entity::Department, Op::Update)
     );
     assert_eq!(refused[0].code, Some(RejectCode::ChangedMeanwhile));
+    assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
+}
+
+/// A refused update whose answer was lost after the workstation pulled the
+/// server's version (its own change put back on top, still pending): the
+/// replayed push gets the stored refusal, and the server's version comes
+/// again behind it, so the workstation ends showing what the server has.
+#[tokio::test]
+async fn a_refusal_whose_answer_was_lost_still_brings_the_servers_version() {
+    let c = Clinic::behind_proxy(7).await;
+    let a = c.workstation().await;
+    let b = c.workstation().await;
+    let alice_a = a.sign_in("alice").await;
+    let alice_b = b.sign_in("alice").await;
+    let id = Uuid::now_v7();
+    a.store
+        .commit(
+            &alice_a,
+            Mutation::RecordCreate {
+                entity: Entity::Department,
+                id,
+                fields: json!({"name": "Cardiology"}),
+            },
+        )
+        .await
+        .unwrap();
+    settle(&[&a, &b]).await;
+    for (ws, actor, name) in [(&a, &alice_a, "Heart"), (&b, &alice_b, "Cardio")] {
+        ws.store
+            .commit(
+                actor,
+                Mutation::RecordUpdate {
+                    entity: Entity::Department,
+                    id,
+                    base_version: 1,
+                    fields: json!({ "name": name }),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    b.engine.push_now().await.unwrap();
+    // A's push is refused (changed meanwhile), but the answer never arrives.
+    c.proxy().inject("/v1/sync/push", Fault::DropResponse);
+    assert!(a.engine.push_now().await.is_err());
+    // A pulls the server's version while its own rename is still pending.
+    a.engine.pull_now().await.unwrap();
+    settle(&[&a, &b]).await;
+    for ws in [&a, &b] {
+        let r = ws.store.record::<Department>(id).await.unwrap();
+        assert_eq!((r.fields.name.as_str(), r.version), ("Cardio", 2));
+    }
+    assert_eq!(a.store.refused_changes(10).await.unwrap().len(), 1);
     assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
 }
