@@ -282,11 +282,16 @@ pub struct PushMutation {
     /// The outbox sequence number on the workstation (for ordering and logs).
     #[serde(deserialize_with = "crate::untrusted::integer")]
     pub client_seq: i64,
-    /// What kind of record it changes (`patient`, `department`, ...).
+    /// What kind of record it changes ([`Entity`]). Text on the wire, any
+    /// text: the server answers an unknown or malformed kind (even one with
+    /// a NUL character) with that entry's refusal, never by refusing the
+    /// whole push, which would hold up every entry behind it.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[\s\S]*$"))]
     pub entity: String,
     /// The record's id.
     pub entity_id: Uuid,
-    /// `create`, `update`, `merge`, ...
+    /// What it does ([`Op`]); any text, answered per entry like `entity`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[\s\S]*$"))]
     pub op: String,
     /// The version the change was made on, for updates.
     #[serde(default, deserialize_with = "crate::untrusted::optional_integer")]

@@ -142,7 +142,10 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> 
         return Ok(i);
     }
     match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        // Strictly inside ±2^63: a literal just beyond the range (which
+        // did not fit i64, so came here as a float) rounds to exactly
+        // ±2^63 and is refused, not clamped to the nearest end.
+        Some(f) if f.fract() == 0.0 && f > i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
         _ => Err(D::Error::custom(
             // The part after ", expected" is kept whole by
             // describe_decode_error; the part before is cut at a digit.
@@ -291,5 +294,35 @@ mod tests {
         assert!(!json_text_has_nul(br#"{"sex":"fe\\u0000male"}"#));
         assert!(!json_text_has_nul(br#"{"sex":"\u00e9"}"#));
         assert!(json_text_has_nul(br#"{"sex":"\\\u0000"}"#));
+    }
+
+    #[test]
+    fn a_whole_number_just_beyond_64_bits_is_refused_not_clamped() {
+        #[derive(Debug, Deserialize)]
+        struct Seq(#[serde(deserialize_with = "integer")] i64);
+        for text in [
+            "-9223372036854775809",
+            "-9223372036854776000",
+            "9223372036854775808",
+            "-9223372036854775808.0",
+        ] {
+            assert!(serde_json::from_str::<Seq>(text).is_err(), "{text}");
+        }
+        assert_eq!(
+            serde_json::from_str::<Seq>("-9223372036854775808")
+                .unwrap()
+                .0,
+            i64::MIN
+        );
+        assert_eq!(
+            serde_json::from_str::<Seq>("9223372036854775807")
+                .unwrap()
+                .0,
+            i64::MAX
+        );
+        assert_eq!(
+            serde_json::from_str::<Seq>("4214157169231962.0").unwrap().0,
+            4214157169231962
+        );
     }
 }
