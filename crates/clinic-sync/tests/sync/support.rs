@@ -140,15 +140,8 @@ impl Ws {
     }
 
     async fn open_with(path: &Path, keychain: Keychain, background: bool) -> Ws {
-        let store = Store::open(
-            path,
-            OpenOptions {
-                create: true,
-                exclusive: false,
-            },
-        )
-        .await
-        .unwrap();
+        // The defaults: create the file, and no app lock (tests reopen it).
+        let store = Store::open(path, OpenOptions::default()).await.unwrap();
         let secrets = Box::new(keychain.clone());
         let engine = if background {
             SyncEngine::start(store.clone(), secrets)
