@@ -10,15 +10,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::invariants::assert_converged;
-use crate::support::{Clinic, settle};
+use crate::support::{Clinic, settle, sign_in_each};
 
 #[tokio::test]
 async fn departments_travel_and_a_concurrent_rename_is_refused_visibly() {
-    let c = Clinic::new().await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let alice_a = a.sign_in("alice").await;
-    let alice_b = b.sign_in("alice").await;
+    let (c, [a, b]) = Clinic::with_workstations().await;
+    let [alice_a, alice_b] = sign_in_each([&a, &b], "alice").await;
     let id = Uuid::now_v7();
     a.store
         .commit(
