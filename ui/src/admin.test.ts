@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import { emit } from "@tauri-apps/api/event";
 import type { User } from "./bindings/User";
@@ -6,20 +6,15 @@ import AdminSection from "./screens/admin/AdminSection.svelte";
 import Audit from "./screens/admin/Audit.svelte";
 import ImportDialog from "./screens/patients/ImportDialog.svelte";
 import MergeDialog from "./screens/patients/MergeDialog.svelte";
-import { app, resetAfterSignOut, toasts } from "./lib/state.svelte";
+import { app, toasts } from "./lib/state.svelte";
 import { setLanguage } from "./lib/locale.svelte";
-import { clearMocks, fakeCore, patient, reject, session, summary } from "./test/fakeCore";
+import { fakeCore, patient, reject, session, summary } from "./test/fakeCore";
+import { byId, startEachTestClean, type } from "./test/screen";
 
-const byId = (id: string) => screen.getByTestId(id);
-const type = (id: string, value: string) => fireEvent.input(byId(id), { target: { value } });
-
+startEachTestClean();
 beforeEach(() => {
-  setLanguage("en");
-  resetAfterSignOut();
-  toasts.items.splice(0);
   app.session = session("admin");
 });
-afterEach(() => clearMocks());
 
 describe("Users", () => {
   it("creates a user and lists it; shows the password rule from the core", async () => {

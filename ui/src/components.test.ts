@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import App from "./App.svelte";
 import SignIn from "./screens/SignIn.svelte";
@@ -6,19 +6,31 @@ import Setup from "./screens/Setup.svelte";
 import PatientForm from "./screens/patients/PatientForm.svelte";
 import PatientRecord from "./screens/patients/PatientRecord.svelte";
 import PatientSearch from "./screens/patients/PatientSearch.svelte";
-import { app, resetAfterSignOut, toasts } from "./lib/state.svelte";
+import { app, toasts } from "./lib/state.svelte";
 import { setLanguage } from "./lib/locale.svelte";
-import { clearMocks, fakeCore, info, patient, reject, session, summary, syncStatus } from "./test/fakeCore";
+import { fakeCore, info, patient, reject, session, summary, syncStatus } from "./test/fakeCore";
+import { byId, startEachTestClean, type } from "./test/screen";
 
-const byId = (id: string) => screen.getByTestId(id);
-const type = (id: string, value: string) => fireEvent.input(byId(id), { target: { value } });
+startEachTestClean();
 
-beforeEach(() => {
-  setLanguage("en");
-  resetAfterSignOut();
-  toasts.items.splice(0);
-});
-afterEach(() => clearMocks());
+/** The core of a set-up workstation that nobody is signed in to, as the app starts. */
+const signedOutCore = {
+  workstation_info: () => info(),
+  current_session: () => null,
+  ui_show: () => null,
+  ui_ready: () => null,
+};
+
+/** Starts the app and signs in through its sign-in screen, up to the status bar of the shell. */
+async function signInThroughApp(username: string, password: string): Promise<void> {
+  render(App);
+  await waitFor(() => byId("signin-username"));
+  await type("signin-username", username);
+  await type("signin-password", password);
+  await fireEvent.click(byId("signin-submit"));
+  // The signed-in screens are a lazily loaded chunk (compiled on first use here).
+  await waitFor(() => byId("statusbar"), { timeout: 5000 });
+}
 
 describe("App start", () => {
   it("shows the setup screen on a first start, then the window, and signals ui_ready once", async () => {
@@ -39,20 +51,11 @@ describe("App start", () => {
 
   it("shows sign-in, then the shell with the user and Offline in the status bar", async () => {
     fakeCore({
-      workstation_info: () => info(),
-      current_session: () => null,
-      ui_show: () => null,
-      ui_ready: () => null,
+      ...signedOutCore,
       sign_in: (a) => (a.username === "anna" && a.password === "Teal-Lantern-48" ? session("reception") : reject("invalid_credentials")),
       sync_status: () => syncStatus(),
     });
-    render(App);
-    await waitFor(() => byId("signin-username"));
-    await type("signin-username", "anna");
-    await type("signin-password", "Teal-Lantern-48");
-    await fireEvent.click(byId("signin-submit"));
-    // The signed-in screens are a lazily loaded chunk (compiled on first use here).
-    await waitFor(() => byId("statusbar"), { timeout: 5000 });
+    await signInThroughApp("anna", "Teal-Lantern-48");
     expect(byId("statusbar-user").textContent).toContain("Test reception");
     expect(byId("statusbar-user").textContent).toContain("Reception");
     await waitFor(() => expect(byId("statusbar-connection").textContent).toContain("Offline"));
@@ -86,20 +89,12 @@ describe("Languages", () => {
   it("the sign-in screen keeps the workstation's language, whatever the last user's was", async () => {
     setLanguage("ru");
     fakeCore({
-      workstation_info: () => info(),
-      current_session: () => null,
-      ui_show: () => null,
-      ui_ready: () => null,
+      ...signedOutCore,
       sign_in: () => ({ ...session("nurse"), user: { ...session("nurse").user, language: "th" } }),
       sign_out: () => null,
       sync_status: () => syncStatus(),
     });
-    render(App);
-    await waitFor(() => byId("signin-username"));
-    await type("signin-username", "nina");
-    await type("signin-password", "Quiet-Harbor-57");
-    await fireEvent.click(byId("signin-submit"));
-    await waitFor(() => byId("statusbar"), { timeout: 5000 });
+    await signInThroughApp("nina", "Quiet-Harbor-57");
     expect(document.documentElement.lang).toBe("th");
     await fireEvent.click(byId("signout"));
     await waitFor(() => byId("signin-username"));
@@ -140,6 +135,21 @@ describe("SignIn", () => {
   });
 });
 
+/**
+ * Fills the registration form with the stock test patient (สมชาย ใจดี, born
+ * 21.03.1980) and submits it, up to the duplicate warning the fake core's
+ * candidates bring up.
+ */
+async function registerSomchaiUntilDuplicatesShow(): Promise<void> {
+  render(PatientForm, { props: { mode: "register" } });
+  await type("pf-family_name", "ใจดี");
+  await type("pf-given_name", "สมชาย");
+  await fireEvent.change(byId("pf-sex"), { target: { value: "male" } });
+  await type("pf-birth_date", "21.03.1980");
+  await fireEvent.click(byId("pf-submit"));
+  await waitFor(() => byId("duplicate-warning"));
+}
+
 describe("PatientForm", () => {
   beforeEach(() => {
     app.session = session("reception");
@@ -168,13 +178,7 @@ describe("PatientForm", () => {
       patient_check_duplicates: () => [{ patient: summary(existing), reasons: ["name_and_birth_date", "phone"] }],
       patient_register: () => created,
     });
-    render(PatientForm, { props: { mode: "register" } });
-    await type("pf-family_name", "ใจดี");
-    await type("pf-given_name", "สมชาย");
-    await fireEvent.change(byId("pf-sex"), { target: { value: "male" } });
-    await type("pf-birth_date", "21.03.1980");
-    await fireEvent.click(byId("pf-submit"));
-    await waitFor(() => byId("duplicate-warning"));
+    await registerSomchaiUntilDuplicatesShow();
     expect(screen.getAllByTestId("duplicate-candidate")).toHaveLength(1);
     expect(byId("duplicate-warning").textContent).toContain("Same name and date of birth");
     const sent = core.calls.find((c) => c.cmd === "patient_check_duplicates")?.args.input as Record<string, unknown>;
@@ -245,13 +249,7 @@ describe("PatientForm", () => {
 
   it("offers one way to submit and one Cancel while duplicates are shown", async () => {
     fakeCore({ patient_check_duplicates: () => [{ patient: summary(patient()), reasons: ["phone"] }] });
-    render(PatientForm, { props: { mode: "register" } });
-    await type("pf-family_name", "ใจดี");
-    await type("pf-given_name", "สมชาย");
-    await fireEvent.change(byId("pf-sex"), { target: { value: "male" } });
-    await type("pf-birth_date", "21.03.1980");
-    await fireEvent.click(byId("pf-submit"));
-    await waitFor(() => byId("duplicate-warning"));
+    await registerSomchaiUntilDuplicatesShow();
     expect(screen.queryByTestId("pf-submit")).toBeNull();
     expect(screen.getAllByTestId("duplicate-continue")).toHaveLength(1);
     const cancels = screen.getAllByRole("button").filter((b) => b.textContent?.trim() === "Cancel");

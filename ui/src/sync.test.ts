@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import type { ConflictReview } from "./bindings/ConflictReview";
 import SyncStatusBar from "./components/SyncStatusBar.svelte";
@@ -6,23 +6,18 @@ import Conflicts from "./screens/patients/Conflicts.svelte";
 import RefusedChanges from "./screens/patients/RefusedChanges.svelte";
 import type { RefusedChange } from "./bindings/RefusedChange";
 import CentralServer from "./screens/admin/CentralServer.svelte";
-import { app, resetAfterSignOut, toasts } from "./lib/state.svelte";
+import { app, toasts } from "./lib/state.svelte";
 import { setLanguage } from "./lib/locale.svelte";
 import { displayValue, sync, watchSync } from "./lib/sync.svelte";
 import { formatRecent } from "./lib/format";
 import { emit } from "@tauri-apps/api/event";
-import { clearMocks, fakeCore, info, reject, session, syncStatus } from "./test/fakeCore";
+import { fakeCore, info, patient, reject, session, summary, syncStatus } from "./test/fakeCore";
+import { byId, startEachTestClean, type } from "./test/screen";
 
-const byId = (id: string) => screen.getByTestId(id);
-const type = (id: string, value: string) => fireEvent.input(byId(id), { target: { value } });
-
+startEachTestClean();
 beforeEach(() => {
-  setLanguage("en");
-  resetAfterSignOut();
-  toasts.items.splice(0);
   sync.status = null;
 });
-afterEach(() => clearMocks());
 
 describe("SyncStatusBar", () => {
   it("shows local only when no server is configured", () => {
@@ -103,6 +98,9 @@ describe("watchSync", () => {
   });
 });
 
+/** The patient a conflict or a refused change is about: Anna Ivanova, no phone. */
+const anna = (birth_date: string) => summary(patient({ family_name: "Ivanova", given_name: "Anna", sex: "female", birth_date, phones: [] }));
+
 const conflict = (over: Partial<ConflictReview["conflict"]> = {}): ConflictReview => ({
   conflict: {
     id: "c-1",
@@ -117,18 +115,7 @@ const conflict = (over: Partial<ConflictReview["conflict"]> = {}): ConflictRevie
     resolved_at: null,
     ...over,
   },
-  patient: {
-    id: "p-1",
-    mrn: "K7Q-000001-4",
-    family_name: "Ivanova",
-    given_name: "Anna",
-    middle_name: null,
-    sex: "female",
-    birth_date: "1980-03-21",
-    birth_date_estimated: false,
-    phone: null,
-    national_id: null,
-  },
+  patient: anna("1980-03-21"),
 });
 
 describe("Conflicts", () => {
@@ -183,18 +170,7 @@ describe("RefusedChanges", () => {
     op: "update",
     created_at: "2026-03-01T10:20:30Z",
     author: "Rita Reception",
-    patient: {
-      id: "p-1",
-      mrn: "K7Q-000001-4",
-      family_name: "Ivanova",
-      given_name: "Anna",
-      middle_name: null,
-      sex: "female",
-      birth_date: "1980-03-04",
-      birth_date_estimated: false,
-      phone: null,
-      national_id: null,
-    },
+    patient: anna("1980-03-04"),
     code: "merged",
     message: "the record was merged into another; edit that record",
     ...over,

@@ -252,6 +252,27 @@ impl TestServer {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// A push of `mutations` by `token` from workstation `ws`, as the
+    /// outbox sends it: most sync tests push one change and read its outcome.
+    pub async fn push(&self, token: &str, ws: Uuid, mutations: Vec<Value>) -> (u16, Value) {
+        self.post(
+            "/v1/sync/push",
+            Some(token),
+            json!({"workstation_id": ws, "mutations": mutations}),
+        )
+        .await
+    }
+
+    /// Presents a refresh token, as a workstation does to renew its access.
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
     /// Enrols a workstation with an admin token; returns its id.
     pub async fn enroll(&self, admin_token: &str) -> Uuid {
         let id = Uuid::now_v7();
@@ -283,6 +304,44 @@ pub fn mrn(p: &str, n: u64) -> String {
     clinic_domain::mrn::Mrn::new(&clinic_domain::mrn::MrnPrefix::parse(p).unwrap(), n)
         .as_str()
         .to_owned()
+}
+
+/// The registration of a valid patient (MRN `n` of the prefix "KAB" that
+/// [`TestServer::enroll`] gives its workstation) by `user`, as the outbox
+/// sends it: the change most tests push before the one they look at.
+pub fn patient_create(user: Uuid, id: Uuid, n: u64, family: &str) -> Value {
+    mutation(
+        user,
+        id,
+        "patient",
+        "create",
+        None,
+        patient(&mrn("KAB", n), family),
+    )
+}
+
+/// The status and error code of an answer, what most refusals are checked by.
+pub fn code(r: &(u16, Value)) -> (u16, Option<&str>) {
+    (r.0, r.1["code"].as_str())
+}
+
+/// The status of every outcome of a push, in the order of its mutations.
+pub fn statuses(r: &(u16, Value)) -> Vec<&str> {
+    r.1["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect()
+}
+
+/// The status and code of the `i`-th outcome of a push ("" for no code).
+pub fn outcome(r: &(u16, Value), i: usize) -> (String, String) {
+    let o = &r.1["outcomes"][i];
+    (
+        o["status"].as_str().unwrap_or("?").to_owned(),
+        o["code"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 /// One mutation as the outbox sends it.

@@ -1,14 +1,21 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { IdleWatcher } from "./idle";
 
+/** A started watcher with spies for both callbacks, for the test to steer and read. */
+function started(idleMs: number) {
+  const onIdle = vi.fn();
+  const onActivity = vi.fn();
+  const w = new IdleWatcher({ idleMs, onIdle, onActivity });
+  w.start();
+  return { w, onIdle, onActivity };
+}
+
 describe("IdleWatcher", () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
   it("fires after the idle time without input", () => {
-    const onIdle = vi.fn();
-    const w = new IdleWatcher({ idleMs: 60_000, onIdle, onActivity: () => {} });
-    w.start();
+    const { onIdle } = started(60_000);
     vi.advanceTimersByTime(59_999);
     expect(onIdle).not.toHaveBeenCalled();
     vi.advanceTimersByTime(1);
@@ -16,9 +23,7 @@ describe("IdleWatcher", () => {
   });
 
   it("input postpones the lock", () => {
-    const onIdle = vi.fn();
-    const w = new IdleWatcher({ idleMs: 60_000, onIdle, onActivity: () => {} });
-    w.start();
+    const { w, onIdle } = started(60_000);
     vi.advanceTimersByTime(50_000);
     w.input();
     vi.advanceTimersByTime(50_000);
@@ -28,9 +33,7 @@ describe("IdleWatcher", () => {
   });
 
   it("reports activity at most once per 30 s", () => {
-    const onActivity = vi.fn();
-    const w = new IdleWatcher({ idleMs: 600_000, onIdle: () => {}, onActivity });
-    w.start();
+    const { w, onActivity } = started(600_000);
     w.input();
     w.input();
     vi.advanceTimersByTime(29_000);
@@ -42,10 +45,7 @@ describe("IdleWatcher", () => {
   });
 
   it("does nothing once stopped", () => {
-    const onIdle = vi.fn();
-    const onActivity = vi.fn();
-    const w = new IdleWatcher({ idleMs: 1_000, onIdle, onActivity });
-    w.start();
+    const { w, onIdle, onActivity } = started(1_000);
     w.stop();
     w.input();
     vi.advanceTimersByTime(5_000);
@@ -54,9 +54,7 @@ describe("IdleWatcher", () => {
   });
 
   it("a shorter idle time takes effect at once", () => {
-    const onIdle = vi.fn();
-    const w = new IdleWatcher({ idleMs: 600_000, onIdle, onActivity: () => {} });
-    w.start();
+    const { w, onIdle } = started(600_000);
     vi.advanceTimersByTime(30_000);
     w.setIdleMs(60_000);
     vi.advanceTimersByTime(30_000);

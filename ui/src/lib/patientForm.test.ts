@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Patient } from "../bindings/Patient";
+import { patient } from "../test/fakeCore";
 import { emptyForm, formFromPatient, formToInput, remapPhoneErrors, prefillFromQuery } from "./patientForm";
 
 describe("formToInput", () => {
@@ -56,31 +57,16 @@ describe("remapPhoneErrors", () => {
 });
 
 describe("formFromPatient", () => {
-  const base: Patient = {
+  // The stock test patient, with what these tests read set here.
+  const base: Patient = patient({
     id: "p1",
     mrn: "K7Q-000001-X",
     family_name: "Иванов",
     given_name: "Иван",
-    middle_name: null,
-    sex: "male",
-    birth_date: "1980-03-21",
-    birth_date_estimated: false,
     phones: [],
-    national_id: null,
-    address: null,
-    emergency_contact_name: null,
-    emergency_contact_phone: null,
-    allergies: null,
-    notes: null,
-    status: "active",
-    merged_into: null,
-    version: 1,
-    created_at: "2026-01-01T00:00:00Z",
     created_by: "anna",
-    updated_at: "2026-01-01T00:00:00Z",
     updated_by: "anna",
-    workstation_id: "w",
-  };
+  });
 
   it("edits a known date as dd.mm.yyyy and keeps one phone row", () => {
     const f = formFromPatient(base);

@@ -15,10 +15,6 @@ use uuid::Uuid;
 
 use super::support::*;
 
-fn code(r: &(u16, Value)) -> (u16, Option<&str>) {
-    (r.0, r.1["code"].as_str())
-}
-
 fn new_user(name: &str, role: &str) -> Value {
     json!({"username": name, "display_name": "New User", "role": role,
            "password": "Another-Horse-77", "language": "en"})
@@ -295,24 +291,6 @@ async fn sign_ins_are_throttled_per_account_and_per_address() {
     );
 }
 
-/// A push of `mutations` by `token` from workstation `ws`.
-async fn push(s: &TestServer, token: &str, ws: Uuid, mutations: Vec<Value>) -> (u16, Value) {
-    s.post(
-        "/v1/sync/push",
-        Some(token),
-        json!({"workstation_id": ws, "mutations": mutations}),
-    )
-    .await
-}
-
-fn outcome(r: &(u16, Value), i: usize) -> (String, String) {
-    let o = &r.1["outcomes"][i];
-    (
-        o["status"].as_str().unwrap_or("?").to_owned(),
-        o["code"].as_str().unwrap_or("").to_owned(),
-    )
-}
-
 #[tokio::test]
 async fn a_mutation_id_belongs_to_one_clinic_and_one_workstation() {
     let db = TestDb::new().await;
@@ -330,81 +308,42 @@ async fn a_mutation_id_belongs_to_one_clinic_and_one_workstation() {
     let rita_t = s.sign_in("rita").await.access_token;
     let oleg_t = s.tokens_for(oleg).await.access_token;
 
-    let first = mutation(
-        rita,
-        Uuid::now_v7(),
-        "patient",
-        "create",
-        None,
-        patient(&mrn("KAB", 1), "Ivanova"),
-    );
-    let r = push(&s, &rita_t, ws, vec![first.clone()]).await;
+    let first = patient_create(rita, Uuid::now_v7(), 1, "Ivanova");
+    let r = s.push(&rita_t, ws, vec![first.clone()]).await;
     assert_eq!(outcome(&r, 0).0, "applied");
 
     // The same id for another patient, later: refused, never "applied".
-    let mut reuse = mutation(
-        rita,
-        Uuid::now_v7(),
-        "patient",
-        "create",
-        None,
-        patient(&mrn("KAB", 2), "Petrova"),
-    );
+    let mut reuse = patient_create(rita, Uuid::now_v7(), 2, "Petrova");
     reuse["mutation_id"] = first["mutation_id"].clone();
-    let r = push(&s, &rita_t, ws, vec![reuse.clone()]).await;
+    let r = s.push(&rita_t, ws, vec![reuse.clone()]).await;
     assert_eq!(
         outcome(&r, 0),
         ("rejected".into(), "mutation_id_reused".into())
     );
     // From another workstation of the clinic, even with the same content.
-    let r = push(&s, &rita_t, ws2, vec![first.clone()]).await;
+    let r = s.push(&rita_t, ws2, vec![first.clone()]).await;
     assert_eq!(
         outcome(&r, 0),
         ("rejected".into(), "mutation_id_reused".into())
     );
     // A replay from its own workstation still gets its stored answer.
-    let r = push(&s, &rita_t, ws, vec![first.clone()]).await;
+    let r = s.push(&rita_t, ws, vec![first.clone()]).await;
     assert_eq!(outcome(&r, 0).0, "applied");
 
     // Another clinic's id is nothing to this clinic: its own change applies.
-    let mut theirs = mutation(
-        oleg,
-        Uuid::now_v7(),
-        "patient",
-        "create",
-        None,
-        patient(&mrn("KAB", 1), "Sidorova"),
-    );
+    let mut theirs = patient_create(oleg, Uuid::now_v7(), 1, "Sidorova");
     theirs["mutation_id"] = first["mutation_id"].clone();
-    let r = push(&s, &oleg_t, north_ws, vec![theirs]).await;
+    let r = s.push(&oleg_t, north_ws, vec![theirs]).await;
     assert_eq!(outcome(&r, 0).0, "applied", "{}", r.1);
 
     // The same id twice in one push: no 500, on the first try or a retry.
-    let twin = mutation(
-        rita,
-        Uuid::now_v7(),
-        "patient",
-        "create",
-        None,
-        patient(&mrn("KAB", 3), "Smith"),
-    );
-    let mut other = mutation(
-        rita,
-        Uuid::now_v7(),
-        "patient",
-        "create",
-        None,
-        patient(&mrn("KAB", 4), "Jones"),
-    );
+    let twin = patient_create(rita, Uuid::now_v7(), 3, "Smith");
+    let mut other = patient_create(rita, Uuid::now_v7(), 4, "Jones");
     other["mutation_id"] = twin["mutation_id"].clone();
     for _ in 0..2 {
-        let r = push(
-            &s,
-            &rita_t,
-            ws,
-            vec![twin.clone(), twin.clone(), other.clone()],
-        )
-        .await;
+        let r = s
+            .push(&rita_t, ws, vec![twin.clone(), twin.clone(), other.clone()])
+            .await;
         assert_eq!(r.0, 200, "{}", r.1);
         assert_eq!(outcome(&r, 0).0, "applied");
         assert_eq!(outcome(&r, 1).0, "applied");
@@ -442,56 +381,38 @@ async fn another_clinics_ids_are_as_if_they_did_not_exist() {
     let nadia_t = s.tokens_for(nadia).await.access_token;
 
     let ours = Uuid::now_v7();
-    let r = push(
-        &s,
-        &rita_t,
-        ws,
-        vec![mutation(
-            rita,
-            ours,
-            "patient",
-            "create",
-            None,
-            patient(&mrn("KAB", 1), "Ivanova"),
-        )],
-    )
-    .await;
+    let r = s
+        .push(&rita_t, ws, vec![patient_create(rita, ours, 1, "Ivanova")])
+        .await;
     assert_eq!(outcome(&r, 0).0, "applied");
 
     // North registers its own patient under the same id: an ordinary create.
-    let r = push(
-        &s,
-        &oleg_t,
-        north_ws,
-        vec![mutation(
-            oleg,
-            ours,
-            "patient",
-            "create",
-            None,
-            patient(&mrn("KAB", 1), "Sidorova"),
-        )],
-    )
-    .await;
+    let r = s
+        .push(
+            &oleg_t,
+            north_ws,
+            vec![patient_create(oleg, ours, 1, "Sidorova")],
+        )
+        .await;
     assert_eq!(outcome(&r, 0).0, "applied", "{}", r.1);
     // A record of North merged into our patient: there is no such patient there.
     let mut merged = patient(&mrn("KAB", 2), "Petrova");
     merged["status"] = json!("merged");
     merged["merged_into"] = json!(Uuid::now_v7());
-    let r = push(
-        &s,
-        &oleg_t,
-        north_ws,
-        vec![mutation(
-            oleg,
-            Uuid::now_v7(),
-            "patient",
-            "create",
-            None,
-            merged.clone(),
-        )],
-    )
-    .await;
+    let r = s
+        .push(
+            &oleg_t,
+            north_ws,
+            vec![mutation(
+                oleg,
+                Uuid::now_v7(),
+                "patient",
+                "create",
+                None,
+                merged.clone(),
+            )],
+        )
+        .await;
     assert_eq!(outcome(&r, 0), ("rejected".into(), "not_found".into()));
     let (ours_name,): (String,) = sqlx::query_as(
         "SELECT data->>'family_name' FROM patients WHERE id = $1 AND clinic_id = $2",
@@ -534,14 +455,7 @@ async fn nul_characters_are_refused_per_mutation_and_never_cause_a_500() {
     let t = s.sign_in("rita").await.access_token;
     let mut bad_sex = patient(&mrn("KAB", 1), "Ivanova");
     bad_sex["sex"] = json!("fe\u{0}male");
-    let good = mutation(
-        rita,
-        Uuid::now_v7(),
-        "patient",
-        "create",
-        None,
-        patient(&mrn("KAB", 2), "Petrova"),
-    );
+    let good = patient_create(rita, Uuid::now_v7(), 2, "Petrova");
     let batch = vec![
         mutation(
             rita,
@@ -563,7 +477,7 @@ async fn nul_characters_are_refused_per_mutation_and_never_cause_a_500() {
         good,
     ];
     for _ in 0..2 {
-        let r = push(&s, &t, ws, batch.clone()).await;
+        let r = s.push(&t, ws, batch.clone()).await;
         assert_eq!(r.0, 200, "{}", r.1);
         for i in 0..3 {
             assert_eq!(outcome(&r, i), ("rejected".into(), "malformed".into()));
@@ -593,13 +507,13 @@ async fn no_rejection_message_echoes_what_was_sent() {
     let secret = "Ivanova Maria 1980-03-21";
     let mut p = patient(&mrn("KAB", 1), "Ivanova");
     p["sex"] = json!(secret);
-    let r = push(
-        &s,
-        &t,
-        ws,
-        vec![mutation(rita, Uuid::now_v7(), "patient", "create", None, p)],
-    )
-    .await;
+    let r = s
+        .push(
+            &t,
+            ws,
+            vec![mutation(rita, Uuid::now_v7(), "patient", "create", None, p)],
+        )
+        .await;
     let message = r.1["outcomes"][0]["message"].as_str().unwrap().to_owned();
     assert!(!message.contains("Ivanova"), "{message}");
     assert!(message.contains("`female`"), "names the rule: {message}");
@@ -766,7 +680,7 @@ async fn one_workstation_flooding_pushes_is_told_to_wait_and_others_are_served()
                     )
                 })
                 .collect();
-            push(&s, &rita_t, ws, mutations)
+            s.push(&rita_t, ws, mutations)
         })
         .collect();
     // Another user, within her share of four requests at once.
@@ -884,30 +798,16 @@ async fn a_merge_is_the_desks_or_the_admins_and_its_reason_is_checked() {
     let rita_t = s.sign_in("rita").await.access_token;
     let dora_t = s.sign_in("dora").await.access_token;
     let (keep, twin) = (Uuid::now_v7(), Uuid::now_v7());
-    let created = push(
-        &s,
-        &rita_t,
-        ws,
-        vec![
-            mutation(
-                rita,
-                keep,
-                "patient",
-                "create",
-                None,
-                patient(&mrn("KAB", 1), "Smith"),
-            ),
-            mutation(
-                rita,
-                twin,
-                "patient",
-                "create",
-                None,
-                patient(&mrn("KAB", 2), "Smith"),
-            ),
-        ],
-    )
-    .await;
+    let created = s
+        .push(
+            &rita_t,
+            ws,
+            vec![
+                patient_create(rita, keep, 1, "Smith"),
+                patient_create(rita, twin, 2, "Smith"),
+            ],
+        )
+        .await;
     assert_eq!(outcome(&created, 1).0, "applied", "{}", created.1);
     let merge = |user: Uuid, reason: Value| {
         mutation(
@@ -919,19 +819,25 @@ async fn a_merge_is_the_desks_or_the_admins_and_its_reason_is_checked() {
             json!({"keep": keep, "merge": twin, "keep_fields": patient(&mrn("KAB", 1), "Smith"), "reason": reason}),
         )
     };
-    let by_doctor = push(&s, &dora_t, ws, vec![merge(doc, json!("Same passport"))]).await;
+    let by_doctor = s
+        .push(&dora_t, ws, vec![merge(doc, json!("Same passport"))])
+        .await;
     assert_eq!(outcome(&by_doctor, 0).0, "rejected", "{}", by_doctor.1);
     assert_eq!(
         by_doctor.1["outcomes"][0]["code"], "forbidden",
         "{}",
         by_doctor.1
     );
-    let too_long = push(&s, &rita_t, ws, vec![merge(rita, json!("x".repeat(501)))]).await;
+    let too_long = s
+        .push(&rita_t, ws, vec![merge(rita, json!("x".repeat(501)))])
+        .await;
     assert_eq!(
         too_long.1["outcomes"][0]["code"], "validation",
         "{}",
         too_long.1
     );
-    let ok = push(&s, &rita_t, ws, vec![merge(rita, json!("Same passport"))]).await;
+    let ok = s
+        .push(&rita_t, ws, vec![merge(rita, json!("Same passport"))])
+        .await;
     assert_eq!(outcome(&ok, 0).0, "applied", "{}", ok.1);
 }

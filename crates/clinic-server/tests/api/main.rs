@@ -18,10 +18,7 @@ async fn health_and_ready_answer() {
     assert_eq!(s.get("/health", None).await, (200, json!({"status": "ok"})));
     assert_eq!(s.get("/ready", None).await.0, 200);
     let missing = s.get("/v1/nothing-here", None).await;
-    assert_eq!(
-        (missing.0, missing.1["code"].as_str()),
-        (404, Some("not_found"))
-    );
+    assert_eq!(code(&missing), (404, Some("not_found")));
 }
 
 #[tokio::test]
@@ -36,34 +33,13 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
         "rita"
     );
 
-    let second = s
-        .post(
-            "/v1/auth/refresh",
-            None,
-            json!({"refresh_token": first.refresh_token}),
-        )
-        .await;
+    let second = s.refresh(&first.refresh_token).await;
     assert_eq!(second.0, 200);
     let second_refresh = second.1["refresh_token"].as_str().unwrap().to_owned();
     // The first token was used: presenting it again is theft, and ends the family.
-    let replay = s
-        .post(
-            "/v1/auth/refresh",
-            None,
-            json!({"refresh_token": first.refresh_token}),
-        )
-        .await;
-    assert_eq!(
-        (replay.0, replay.1["code"].as_str()),
-        (401, Some("unauthenticated"))
-    );
-    let after = s
-        .post(
-            "/v1/auth/refresh",
-            None,
-            json!({"refresh_token": second_refresh}),
-        )
-        .await;
+    let replay = s.refresh(&first.refresh_token).await;
+    assert_eq!(code(&replay), (401, Some("unauthenticated")));
+    let after = s.refresh(&second_refresh).await;
     assert_eq!(after.0, 401, "the whole family is revoked");
 
     // Sign-out revokes too.
@@ -78,16 +54,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
         .0,
         204
     );
-    assert_eq!(
-        s.post(
-            "/v1/auth/refresh",
-            None,
-            json!({"refresh_token": third.refresh_token})
-        )
-        .await
-        .0,
-        401
-    );
+    assert_eq!(s.refresh(&third.refresh_token).await.0, 401);
 }
 
 #[tokio::test]
@@ -104,12 +71,7 @@ async fn a_refresh_retried_after_a_lost_answer_still_works() {
     assert_eq!(retry.0, 200, "{}", retry.1);
     let next = retry.1["refresh_token"].as_str().unwrap();
     assert_ne!(next, lost.1["refresh_token"].as_str().unwrap());
-    assert_eq!(
-        s.post("/v1/auth/refresh", None, json!({"refresh_token": next}))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(s.refresh(next).await.0, 200);
 }
 
 #[tokio::test]
@@ -120,16 +82,10 @@ async fn five_wrong_passwords_lock_the_account() {
     let wrong = json!({"clinic": "central", "username": "rita", "password": "wrong-password-1"});
     for _ in 0..4 {
         let r = s.post("/v1/auth/sign-in", None, wrong.clone()).await;
-        assert_eq!(
-            (r.0, r.1["code"].as_str()),
-            (401, Some("invalid_credentials"))
-        );
+        assert_eq!(code(&r), (401, Some("invalid_credentials")));
     }
     let fifth = s.post("/v1/auth/sign-in", None, wrong).await;
-    assert_eq!(
-        (fifth.0, fifth.1["code"].as_str()),
-        (403, Some("account_locked"))
-    );
+    assert_eq!(code(&fifth), (403, Some("account_locked")));
     let right = s
         .post(
             "/v1/auth/sign-in",
@@ -280,7 +236,7 @@ async fn a_rotated_secret_keeps_its_tokens_until_it_is_removed() {
     // The old secret removed: its tokens are refused, the new ones hold.
     let done = TestServer::start_with(&db, |c| c.token_secret = new_secret.into()).await;
     let r = done.get("/v1/me", Some(&old_t)).await;
-    assert_eq!((r.0, r.1["code"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(code(&r), (401, Some("unauthenticated")));
     assert_eq!(r.1["message"], "sign in first: invalid token");
     assert_eq!(done.get("/v1/me", Some(&new_t)).await.1["username"], "rita");
 }
@@ -303,22 +259,11 @@ async fn roles_and_clinics_are_enforced_on_the_server() {
 
     // Reception registers a patient.
     let pid = Uuid::now_v7();
-    let push = |_author: Uuid, m: Value| json!({"workstation_id": ws, "mutations": [m]});
     let r = s
-        .post(
-            "/v1/sync/push",
-            Some(&rita_t),
-            push(
-                reception,
-                mutation(
-                    reception,
-                    pid,
-                    "patient",
-                    "create",
-                    None,
-                    patient(&mrn("KAB", 1), "Ivanova"),
-                ),
-            ),
+        .push(
+            &rita_t,
+            ws,
+            vec![patient_create(reception, pid, 1, "Ivanova")],
         )
         .await;
     assert_eq!(r.1["outcomes"][0]["status"], "applied", "{}", r.1);
@@ -326,26 +271,27 @@ async fn roles_and_clinics_are_enforced_on_the_server() {
     // A nurse's workstation cannot push a demographic change, even patched.
     let edit = json!({"changed": ["family_name"], "base": {"family_name": "Ivanova"}, "fields": {"family_name": "Petrova"}});
     let r = s
-        .post(
-            "/v1/sync/push",
-            Some(&nina_t),
-            push(
+        .push(
+            &nina_t,
+            ws,
+            vec![mutation(
                 nurse,
-                mutation(nurse, pid, "patient", "update", Some(1), edit.clone()),
-            ),
+                pid,
+                "patient",
+                "update",
+                Some(1),
+                edit.clone(),
+            )],
         )
         .await;
     assert_eq!(r.1["outcomes"][0]["status"], "rejected");
     assert_eq!(r.1["outcomes"][0]["code"], "forbidden");
     // Nor pass the change off as reception's.
     let r = s
-        .post(
-            "/v1/sync/push",
-            Some(&nina_t),
-            push(
-                reception,
-                mutation(reception, pid, "patient", "update", Some(1), edit),
-            ),
+        .push(
+            &nina_t,
+            ws,
+            vec![mutation(reception, pid, "patient", "update", Some(1), edit)],
         )
         .await;
     assert_eq!(r.0, 403);
@@ -420,13 +366,7 @@ async fn roles_and_clinics_are_enforced_on_the_server() {
         1,
         "only oleg's own user row"
     );
-    let r = s
-        .post(
-            "/v1/sync/push",
-            Some(&oleg_t),
-            json!({"workstation_id": ws, "mutations": []}),
-        )
-        .await;
+    let r = s.push(&oleg_t, ws, vec![]).await;
     assert_eq!(r.0, 403, "a workstation of another clinic");
     let _ = admin;
 }
@@ -442,22 +382,16 @@ async fn a_replayed_push_changes_nothing_and_a_rejection_does_not_block_the_rest
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     let mut bad = patient(&mrn("KAB", 2), "");
     bad["birth_date"] = json!("2999-01-01");
-    let batch = json!({"workstation_id": ws, "mutations": [
-        mutation(rita, a, "patient", "create", None, patient(&mrn("KAB", 1), "Ivanova")),
+    let batch = vec![
+        patient_create(rita, a, 1, "Ivanova"),
         mutation(rita, Uuid::now_v7(), "patient", "create", None, bad),
-        mutation(rita, b, "patient", "create", None, patient(&mrn("KAB", 3), "Smith")),
-    ]});
-    let first = s.post("/v1/sync/push", Some(&t), batch.clone()).await;
+        patient_create(rita, b, 3, "Smith"),
+    ];
+    let first = s.push(&t, ws, batch.clone()).await;
     assert_eq!(first.0, 200);
-    let statuses: Vec<&str> = first.1["outcomes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["applied", "rejected", "applied"]);
+    assert_eq!(statuses(&first), ["applied", "rejected", "applied"]);
     assert_eq!(first.1["outcomes"][1]["code"], "validation");
-    let again = s.post("/v1/sync/push", Some(&t), batch).await;
+    let again = s.push(&t, ws, batch).await;
     assert_eq!(again.1, first.1, "the stored outcomes come back");
     let (patients,): (i64,) = sqlx::query_as("SELECT count(*) FROM patients")
         .fetch_one(&db.pool)
@@ -480,38 +414,26 @@ async fn concurrent_edits_merge_per_field_and_the_loser_is_kept_as_a_conflict() 
     let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
     let t = s.sign_in("rita").await.access_token;
     let id = Uuid::now_v7();
-    let push = |m: Value| json!({"workstation_id": ws, "mutations": [m]});
-    s.post(
-        "/v1/sync/push",
-        Some(&t),
-        push(mutation(
-            rita,
-            id,
-            "patient",
-            "create",
-            None,
-            patient(&mrn("KAB", 1), "Ivanova"),
-        )),
-    )
-    .await;
+    s.push(&t, ws, vec![patient_create(rita, id, 1, "Ivanova")])
+        .await;
     // Workstation A renames and moves her; B, from the same base, renames too and adds a note.
     let a = json!({"changed": ["family_name", "address"], "base": {"family_name": "Ivanova", "address": "Lenina 1"},
                    "fields": {"family_name": "Petrova", "address": "Mira 5"}});
     let b = json!({"changed": ["family_name", "notes"], "base": {"family_name": "Ivanova", "notes": null},
                    "fields": {"family_name": "Sidorova", "notes": "prefers mornings"}});
     let ra = s
-        .post(
-            "/v1/sync/push",
-            Some(&t),
-            push(mutation(rita, id, "patient", "update", Some(1), a)),
+        .push(
+            &t,
+            ws,
+            vec![mutation(rita, id, "patient", "update", Some(1), a)],
         )
         .await;
     assert_eq!(ra.1["outcomes"][0]["status"], "applied");
     let rb = s
-        .post(
-            "/v1/sync/push",
-            Some(&t),
-            push(mutation(rita, id, "patient", "update", Some(1), b)),
+        .push(
+            &t,
+            ws,
+            vec![mutation(rita, id, "patient", "update", Some(1), b)],
         )
         .await;
     assert_eq!(rb.1["outcomes"][0]["status"], "conflict");
@@ -539,17 +461,17 @@ async fn concurrent_edits_merge_per_field_and_the_loser_is_kept_as_a_conflict() 
     // Reception settles it for the losing value: a new version, the conflict closed.
     let cid: Uuid = serde_json::from_value(conflicts[0]["id"].clone()).unwrap();
     let r = s
-        .post(
-            "/v1/sync/push",
-            Some(&t),
-            push(mutation(
+        .push(
+            &t,
+            ws,
+            vec![mutation(
                 rita,
                 cid,
                 "patient_conflict",
                 "resolve",
                 None,
                 json!({"choice": "client"}),
-            )),
+            )],
         )
         .await;
     assert_eq!(r.1["outcomes"][0]["status"], "applied", "{}", r.1);
@@ -577,21 +499,13 @@ async fn a_refused_change_sends_its_record_again_to_the_feed() {
     let ws = s.enroll(&s.sign_in("alice").await.access_token).await;
     let t = s.sign_in("rita").await.access_token;
     let id = Uuid::now_v7();
-    let push = |m: Value| json!({"workstation_id": ws, "mutations": [m]});
-    let create = mutation(
-        rita,
-        id,
-        "patient",
-        "create",
-        None,
-        patient(&mrn("KAB", 1), "Ivanova"),
-    );
-    s.post("/v1/sync/push", Some(&t), push(create)).await;
+    let create = patient_create(rita, id, 1, "Ivanova");
+    s.push(&t, ws, vec![create]).await;
     for family in ["Petrova", "Sidorova"] {
         let edit = json!({"changed": ["family_name"], "base": {"family_name": "Ivanova"},
                           "fields": {"family_name": family}});
         let m = mutation(rita, id, "patient", "update", Some(1), edit);
-        s.post("/v1/sync/push", Some(&t), push(m)).await;
+        s.push(&t, ws, vec![m]).await;
     }
     let conflicts = s.get("/v1/conflicts", Some(&t)).await.1;
     let cid: Uuid = serde_json::from_value(conflicts[0]["id"].clone()).unwrap();
@@ -607,7 +521,7 @@ async fn a_refused_change_sends_its_record_again_to_the_feed() {
             None,
             json!({ "choice": choice }),
         );
-        let r = s.post("/v1/sync/push", Some(&t), push(m)).await;
+        let r = s.push(&t, ws, vec![m]).await;
         statuses.push(r.1["outcomes"][0]["status"].clone());
     }
     assert_eq!(statuses, [json!("applied"), json!("rejected")]);
@@ -638,7 +552,13 @@ async fn sql_injection_strings_are_stored_as_plain_text() {
     let id = Uuid::now_v7();
     let mut p = patient(&mrn("KAB", 1), evil);
     p["address"] = json!("' OR '1'='1");
-    let r = s.post("/v1/sync/push", Some(&t), json!({"workstation_id": ws, "mutations": [mutation(rita, id, "patient", "create", None, p)]})).await;
+    let r = s
+        .push(
+            &t,
+            ws,
+            vec![mutation(rita, id, "patient", "create", None, p)],
+        )
+        .await;
     assert_eq!(r.1["outcomes"][0]["status"], "applied", "{}", r.1);
     let got = s.get(&format!("/v1/patients/{id}"), Some(&t)).await.1;
     assert_eq!(
@@ -700,7 +620,7 @@ async fn malformed_unknown_and_oversized_bodies_are_refused_clearly() {
             json!({"clinic": big, "username": "u", "password": "p"}),
         )
         .await;
-    assert_eq!((r.0, r.1["code"].as_str()), (413, Some("too_large")));
+    assert_eq!(code(&r), (413, Some("too_large")));
 }
 
 #[tokio::test]
@@ -804,7 +724,8 @@ async fn two_server_processes_share_the_feed_and_the_live_channel() {
     let first = String::from_utf8(events.chunk().await.unwrap().unwrap().to_vec()).unwrap();
     assert!(first.contains("event: feed"), "{first}");
     let id = Uuid::now_v7();
-    a.post("/v1/sync/push", Some(&ta), json!({"workstation_id": ws, "mutations": [mutation(rita, id, "patient", "create", None, patient(&mrn("KAB", 1), "Ivanova"))]})).await;
+    a.push(&ta, ws, vec![patient_create(rita, id, 1, "Ivanova")])
+        .await;
     let tick = tokio::time::timeout(std::time::Duration::from_secs(5), events.chunk())
         .await
         .expect("a tick within 5 s");
@@ -841,20 +762,14 @@ async fn a_create_that_fails_in_the_database_is_rejected_alone() {
     .await
     .unwrap();
     let dangling = patient(&mrn("KAB", 2), "Orphan");
-    let batch = json!({"workstation_id": ws, "mutations": [
-        mutation(rita, Uuid::now_v7(), "patient", "create", None, patient(&mrn("KAB", 1), "Ivanova")),
+    let batch = vec![
+        patient_create(rita, Uuid::now_v7(), 1, "Ivanova"),
         mutation(rita, Uuid::now_v7(), "patient", "create", None, dangling),
-        mutation(rita, Uuid::now_v7(), "patient", "create", None, patient(&mrn("KAB", 3), "Smith")),
-    ]});
-    let r = s.post("/v1/sync/push", Some(&t), batch).await;
+        patient_create(rita, Uuid::now_v7(), 3, "Smith"),
+    ];
+    let r = s.push(&t, ws, batch).await;
     assert_eq!(r.0, 200, "{}", r.1);
-    let statuses: Vec<&str> = r.1["outcomes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["applied", "rejected", "applied"]);
+    assert_eq!(statuses(&r), ["applied", "rejected", "applied"]);
     assert_eq!(r.1["outcomes"][1]["code"], "server_error");
     let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM patients")
         .fetch_one(&db.pool)

@@ -48,6 +48,19 @@ async fn document(s: &TestServer) -> Value {
     doc
 }
 
+/// A server on a fresh database with `users` (of `central`) and the
+/// document it serves; the database and the server are handed back so that
+/// they live as long as the test.
+async fn served_document(users: &[(&str, Role)]) -> (TestDb, TestServer, Value) {
+    let db = TestDb::new().await;
+    for (username, role) in users {
+        db.user(db.clinic_id, username, *role).await;
+    }
+    let s = TestServer::start(&db).await;
+    let doc = document(&s).await;
+    (db, s, doc)
+}
+
 /// (method, path, operation) of every operation in the document.
 fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
     let mut out = Vec::new();
@@ -120,9 +133,7 @@ fn all_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
 
 #[tokio::test]
 async fn the_document_lists_exactly_the_served_routes() {
-    let db = TestDb::new().await;
-    let s = TestServer::start(&db).await;
-    let doc = document(&s).await;
+    let (_db, s, doc) = served_document(&[]).await;
     assert!(
         doc["openapi"]
             .as_str()
@@ -163,9 +174,7 @@ async fn the_document_lists_exactly_the_served_routes() {
 
 #[tokio::test]
 async fn operations_name_their_permission_and_error_bodies() {
-    let db = TestDb::new().await;
-    let s = TestServer::start(&db).await;
-    let doc = document(&s).await;
+    let (_db, s, doc) = served_document(&[]).await;
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"],
         json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
@@ -237,9 +246,7 @@ async fn operations_name_their_permission_and_error_bodies() {
 
 #[tokio::test]
 async fn request_bodies_are_component_schemas_with_their_required_fields() {
-    let db = TestDb::new().await;
-    let s = TestServer::start(&db).await;
-    let doc = document(&s).await;
+    let (_db, _s, doc) = served_document(&[]).await;
     let cases: [(&str, &str, &str, &[&str]); 4] = [
         (
             "post",
@@ -303,10 +310,7 @@ async fn request_bodies_are_component_schemas_with_their_required_fields() {
 
 #[tokio::test]
 async fn patient_records_match_their_schema() {
-    let db = TestDb::new().await;
-    db.user(db.clinic_id, "rita", Role::Reception).await;
-    let s = TestServer::start(&db).await;
-    let doc = document(&s).await;
+    let (_db, s, doc) = served_document(&[("rita", Role::Reception)]).await;
     let token = s.sign_in("rita").await.access_token;
     let created = s
         .post(
@@ -339,10 +343,7 @@ async fn patient_records_match_their_schema() {
 /// the validation uses, and the server holds to them at the bounds.
 #[tokio::test]
 async fn the_document_states_the_ranges_and_lengths_the_server_enforces() {
-    let db = TestDb::new().await;
-    db.user(db.clinic_id, "nina", Role::Nurse).await;
-    let s = TestServer::start(&db).await;
-    let doc = document(&s).await;
+    let (db, s, doc) = served_document(&[("nina", Role::Nurse)]).await;
     let vitals = &doc["components"]["schemas"]["Vitals"]["properties"];
     for (field, lo, hi) in clinic_domain::clinical::VITAL_RANGES {
         assert_eq!(vitals[field]["minimum"].as_f64(), Some(lo), "{field}");

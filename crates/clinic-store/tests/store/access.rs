@@ -6,7 +6,7 @@ use clinic_domain::user::{Language, NewUser};
 use clinic_store::{Mutation, StoreError, Workstation};
 use uuid::Uuid;
 
-use crate::support::{TestDb, actor, fields, input};
+use crate::support::{TestDb, fields, input};
 
 const ADMIN_PW: &str = "Violet-Harbour-93";
 
@@ -51,16 +51,14 @@ async fn a_nurse_cannot_write_demographics_through_any_door() {
     let (db, ws) = workstation().await;
     // Through the store's write path directly.
     let err = db
-        .store
-        .commit(
-            &actor(Role::Nurse),
+        .refused_as(
+            Role::Nurse,
             Mutation::PatientCreate {
                 id: Uuid::now_v7(),
                 fields: fields("A", "B", "1980-01-01"),
             },
         )
-        .await
-        .unwrap_err();
+        .await;
     assert!(matches!(err, StoreError::Forbidden), "{err:?}");
     // Through the signed-in workstation, as the UI would.
     ws.sign_in("rita", password_of("rita")).await.unwrap();

@@ -2,24 +2,14 @@
 
 use clinic_domain::Role;
 use clinic_store::Mutation;
-use uuid::Uuid;
 
-use crate::support::{TestDb, actor, fields};
+use crate::support::{TestDb, fields, raw_connection, raw_exec, raw_try};
 
 #[tokio::test]
 async fn the_chain_is_intact_and_a_changed_entry_is_found() {
     let db = TestDb::new().await;
     for name in ["Anna", "Boris", "Chai"] {
-        db.store
-            .commit(
-                &actor(Role::Reception),
-                Mutation::PatientCreate {
-                    id: Uuid::now_v7(),
-                    fields: fields("Test", name, "1970-01-01"),
-                },
-            )
-            .await
-            .unwrap();
+        db.register(fields("Test", name, "1970-01-01")).await;
     }
     let ok = db.store.verify_audit().await.unwrap();
     assert!(ok.is_intact(), "{ok:?}");
@@ -28,39 +18,37 @@ async fn the_chain_is_intact_and_a_changed_entry_is_found() {
         "the workstation's creation and three registrations"
     );
 
-    let mut conn = crate::support::raw_connection(db.store.path()).await;
-    let blocked = sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3")
-        .execute(&mut conn)
-        .await;
-    assert!(blocked.is_err(), "the table refuses updates");
+    let mut conn = raw_connection(db.store.path()).await;
+    assert!(
+        raw_try(
+            &mut conn,
+            "UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3"
+        )
+        .await
+        .is_err(),
+        "the table refuses updates"
+    );
     // An attacker with the file can drop the trigger; the chain still tells.
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    raw_exec(&mut conn, "DROP TRIGGER audit_log_no_update").await;
+    raw_exec(
+        &mut conn,
+        "UPDATE audit_log SET user_name = 'someone else' WHERE seq = 3",
+    )
+    .await;
     let bad = db.store.verify_audit().await.unwrap();
     assert_eq!(bad.first_bad_seq, Some(3), "{bad:?}");
 
-    sqlx::query("DROP TRIGGER audit_log_no_delete")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_log SET user_name = 'test reception' WHERE seq = 3")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    raw_exec(&mut conn, "DROP TRIGGER audit_log_no_delete").await;
+    raw_exec(
+        &mut conn,
+        "UPDATE audit_log SET user_name = 'test reception' WHERE seq = 3",
+    )
+    .await;
     assert!(
         db.store.verify_audit().await.unwrap().is_intact(),
         "restored content verifies again"
     );
-    sqlx::query("DELETE FROM audit_log WHERE seq = 2")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    raw_exec(&mut conn, "DELETE FROM audit_log WHERE seq = 2").await;
     assert_eq!(
         db.store.verify_audit().await.unwrap().first_bad_seq,
         Some(2),
@@ -71,21 +59,9 @@ async fn the_chain_is_intact_and_a_changed_entry_is_found() {
 #[tokio::test]
 async fn views_are_audited_and_filterable() {
     let db = TestDb::new().await;
-    let id = Uuid::now_v7();
-    db.store
-        .commit(
-            &actor(Role::Reception),
-            Mutation::PatientCreate {
-                id,
-                fields: fields("Test", "View", "1970-01-01"),
-            },
-        )
-        .await
-        .unwrap();
-    db.store
-        .commit(&actor(Role::Nurse), Mutation::PatientView { id })
-        .await
-        .unwrap();
+    let id = db.register(fields("Test", "View", "1970-01-01")).await;
+    db.commit_as(Role::Nurse, Mutation::PatientView { id })
+        .await;
     let filter = clinic_domain::audit::AuditFilter {
         entity_id: Some(id),
         action: Some(clinic_domain::audit::AuditAction::View),

@@ -12,7 +12,7 @@ use clinic_store::Mutation;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::support::{TestDb, actor, fields, raw_connection};
+use crate::support::{TestDb, actor, field_codes, fields, raw_connection, raw_exec, raw_try};
 
 const HEADER: &str = "family_name,given_name,middle_name,sex,birth_date,phone,national_id,address";
 
@@ -138,16 +138,7 @@ async fn imported_patients_have_history_and_the_chain_verifies() {
     f.phones = vec!["+66 81 003 0003".into()];
     f.national_id = Some("NID000003".into());
     f.address = Some("3 Main St, Apt 2".into());
-    db.store
-        .commit(
-            &actor(Role::Reception),
-            Mutation::PatientCreate {
-                id: by_hand,
-                fields: f,
-            },
-        )
-        .await
-        .unwrap();
+    db.register_as(by_hand, f).await;
     let without_mrn = |h: &[clinic_domain::audit::HistoryEntry]| {
         h[0].changes
             .iter()
@@ -197,31 +188,29 @@ async fn imported_patients_have_history_and_the_chain_verifies() {
     let id: Uuid = ids[0].parse().unwrap();
     let mut changed = db.store.patient(id).await.unwrap();
     changed.notes = Some("moved".into());
-    db.store
-        .commit(
-            &actor(Role::Doctor),
-            Mutation::PatientUpdate {
-                id,
-                base_version: 1,
-                fields: clinic_domain::patient::PatientFields {
-                    family_name: changed.family_name,
-                    given_name: changed.given_name,
-                    middle_name: changed.middle_name,
-                    sex: changed.sex,
-                    birth_date: changed.birth_date,
-                    birth_date_estimated: changed.birth_date_estimated,
-                    phones: changed.phones,
-                    national_id: changed.national_id,
-                    address: changed.address,
-                    emergency_contact_name: None,
-                    emergency_contact_phone: None,
-                    allergies: None,
-                    notes: changed.notes,
-                },
+    db.commit_as(
+        Role::Doctor,
+        Mutation::PatientUpdate {
+            id,
+            base_version: 1,
+            fields: clinic_domain::patient::PatientFields {
+                family_name: changed.family_name,
+                given_name: changed.given_name,
+                middle_name: changed.middle_name,
+                sex: changed.sex,
+                birth_date: changed.birth_date,
+                birth_date_estimated: changed.birth_date_estimated,
+                phones: changed.phones,
+                national_id: changed.national_id,
+                address: changed.address,
+                emergency_contact_name: None,
+                emergency_contact_phone: None,
+                allergies: None,
+                notes: changed.notes,
             },
-        )
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let h = db.store.patient_history(id).await.unwrap();
     let actions: Vec<_> = h.iter().map(|e| e.action).collect();
     assert_eq!(actions, [AuditAction::Import, AuditAction::Update]);
@@ -237,18 +226,12 @@ async fn a_changed_batch_entry_or_a_lost_link_is_found() {
     let batch_seq = 2;
 
     let mut conn = raw_connection(db.store.path()).await;
-    let blocked = sqlx::query("DELETE FROM audit_link")
-        .execute(&mut conn)
-        .await;
-    assert!(blocked.is_err(), "links are append-only");
-    sqlx::query("DROP TRIGGER audit_link_no_delete")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_link WHERE item = 4")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    assert!(
+        raw_try(&mut conn, "DELETE FROM audit_link").await.is_err(),
+        "links are append-only"
+    );
+    raw_exec(&mut conn, "DROP TRIGGER audit_link_no_delete").await;
+    raw_exec(&mut conn, "DELETE FROM audit_link WHERE item = 4").await;
     let bad = db.store.verify_audit().await.unwrap();
     assert_eq!(bad.first_bad_seq, Some(batch_seq), "{bad:?}");
 
@@ -256,10 +239,7 @@ async fn a_changed_batch_entry_or_a_lost_link_is_found() {
     let db = TestDb::new().await;
     import(&db, &csv(10)).await;
     let mut conn = raw_connection(db.store.path()).await;
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    raw_exec(&mut conn, "DROP TRIGGER audit_log_no_update").await;
     sqlx::query("UPDATE audit_log SET after = replace(after, 'Walker4', 'Walker9') WHERE seq = ?")
         .bind(batch_seq)
         .execute(&mut conn)
@@ -362,12 +342,8 @@ async fn a_wrong_header_names_every_missing_and_unknown_column() {
     let clinic_store::StoreError::Validation(problems) = err else {
         panic!("{err:?}")
     };
-    let got: Vec<(&str, &str)> = problems
-        .iter()
-        .map(|p| (p.field.as_str(), p.code.as_str()))
-        .collect();
     assert_eq!(
-        got,
+        field_codes(&problems),
         [
             ("column.blood_group", "unknown_column"),
             ("column.given_name", "missing_column")

@@ -3,16 +3,14 @@
 use clinic_domain::ErrorCode;
 use clinic_store::{OpenOptions, Store, StoreError};
 
+use crate::support::{open_error, raw_exec, temp_path};
+
 #[tokio::test]
 async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clinic.db");
+    let (_dir, path) = temp_path("clinic.db");
     let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &bytes).unwrap();
-    let err = Store::open(&path, OpenOptions::default())
-        .await
-        .err()
-        .unwrap();
+    let err = open_error(&path).await;
     assert_eq!(err.code(), ErrorCode::DatabaseCorrupt, "{err}");
     assert_eq!(
         std::fs::read(&path).unwrap(),
@@ -23,16 +21,12 @@ async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
 
 #[tokio::test]
 async fn a_damaged_database_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clinic.db");
+    let (_dir, path) = temp_path("clinic.db");
     let store = Store::open(&path, OpenOptions::default()).await.unwrap();
     store.close().await;
     // Fold the WAL into the main file, so the damage below hits real content.
     let mut raw = crate::support::raw_connection(&path).await;
-    sqlx::query("PRAGMA journal_mode = DELETE")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    raw_exec(&mut raw, "PRAGMA journal_mode = DELETE").await;
     sqlx::Connection::close(raw).await.unwrap();
     // Keep the header, wreck the schema page.
     let mut bytes = std::fs::read(&path).unwrap();
@@ -40,17 +34,13 @@ async fn a_damaged_database_is_refused() {
         *b = 0xAB;
     }
     std::fs::write(&path, &bytes).unwrap();
-    let err = Store::open(&path, OpenOptions::default())
-        .await
-        .err()
-        .unwrap();
+    let err = open_error(&path).await;
     assert_eq!(err.code(), ErrorCode::DatabaseCorrupt, "{err}");
 }
 
 #[tokio::test]
 async fn a_second_app_instance_gets_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clinic.db");
+    let (_dir, path) = temp_path("clinic.db");
     let exclusive = OpenOptions {
         create: true,
         exclusive: true,
@@ -64,8 +54,7 @@ async fn a_second_app_instance_gets_a_clear_error() {
 
 #[tokio::test]
 async fn a_database_locked_by_another_program_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clinic.db");
+    let (_dir, path) = temp_path("clinic.db");
     Store::open(&path, OpenOptions::default())
         .await
         .unwrap()
@@ -73,25 +62,15 @@ async fn a_database_locked_by_another_program_is_reported() {
         .await;
     // Another program holds an exclusive lock (journal mode must allow it).
     let mut other = crate::support::raw_connection(&path).await;
-    sqlx::query("PRAGMA journal_mode = DELETE")
-        .execute(&mut other)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
-    let err = Store::open(&path, OpenOptions::default())
-        .await
-        .err()
-        .unwrap();
+    raw_exec(&mut other, "PRAGMA journal_mode = DELETE").await;
+    raw_exec(&mut other, "BEGIN EXCLUSIVE").await;
+    let err = open_error(&path).await;
     assert_eq!(err.code(), ErrorCode::DatabaseLocked, "{err}");
 }
 
 #[tokio::test]
 async fn a_missing_file_is_not_created_unless_asked() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("absent.db");
+    let (_dir, path) = temp_path("absent.db");
     let err = Store::open(
         &path,
         OpenOptions {
@@ -116,8 +95,7 @@ async fn an_older_database_is_upgraded_with_its_search_index() {
 
     use crate::support::{actor, fields, raw_connection};
 
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clinic.db");
+    let (_dir, path) = temp_path("clinic.db");
     {
         let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/sqlite");
         let mut old = sqlx::migrate::Migrator::new(std::path::Path::new(migrations))

@@ -3,21 +3,8 @@
 use clinic_domain::Role;
 use clinic_domain::patient::{DuplicateReason, PatientStatus};
 use clinic_store::Mutation;
-use uuid::Uuid;
 
 use crate::support::{TestDb, actor, fields};
-
-async fn register(db: &TestDb, f: clinic_domain::patient::PatientFields) -> Uuid {
-    let id = Uuid::now_v7();
-    db.store
-        .commit(
-            &actor(Role::Reception),
-            Mutation::PatientCreate { id, fields: f },
-        )
-        .await
-        .unwrap();
-    id
-}
 
 #[tokio::test]
 async fn duplicates_are_found_by_id_phone_and_folded_name() {
@@ -25,7 +12,7 @@ async fn duplicates_are_found_by_id_phone_and_folded_name() {
     let mut f = fields("Иванов", "Пётр", "1980-03-21");
     f.phones = vec!["+7 (912) 345-67-89".into()];
     f.national_id = Some("4510123456".into());
-    let id = register(&db, f).await;
+    let id = db.register(f).await;
 
     let same_name = fields("PETR", "Ivanov", "1980-03-21"); // Latin spelling, word order swapped
     let c = db.store.find_duplicates(&same_name, None).await.unwrap();
@@ -68,19 +55,17 @@ async fn merging_keeps_everything_and_is_audited() {
     b.phones = vec!["02 555 1234".into(), "+66 81 234 5678".into()];
     b.allergies = Some("Latex".into());
     b.national_id = Some("1103702345671".into());
-    let (keep, merge) = (register(&db, a).await, register(&db, b).await);
+    let (keep, merge) = (db.register(a).await, db.register(b).await);
 
-    db.store
-        .commit(
-            &actor(Role::Reception),
-            Mutation::PatientMerge {
-                keep,
-                merge,
-                reason: "Registered twice".into(),
-            },
-        )
-        .await
-        .unwrap();
+    db.commit_as(
+        Role::Reception,
+        Mutation::PatientMerge {
+            keep,
+            merge,
+            reason: "Registered twice".into(),
+        },
+    )
+    .await;
     let k = db.store.patient(keep).await.unwrap();
     assert_eq!(
         k.phones,
@@ -110,17 +95,15 @@ async fn merging_keeps_everything_and_is_audited() {
 
     // A merged record is read-only.
     let err = db
-        .store
-        .commit(
-            &actor(Role::Reception),
+        .refused_as(
+            Role::Reception,
             Mutation::PatientUpdate {
                 id: merge,
                 base_version: m.version,
                 fields: fields("X", "Y", "1975-06-01"),
             },
         )
-        .await
-        .unwrap_err();
+        .await;
     assert!(
         matches!(err, clinic_store::StoreError::Validation(_)),
         "{err:?}"
@@ -140,8 +123,8 @@ async fn merging_keeps_everything_and_is_audited() {
 #[tokio::test]
 async fn a_merge_needs_a_reason_and_the_desk_or_the_admin() {
     let db = TestDb::new().await;
-    let keep = register(&db, fields("Smith", "Anna", "1980-01-01")).await;
-    let merge = register(&db, fields("Smith", "Anna", "1980-01-01")).await;
+    let keep = db.register(fields("Smith", "Anna", "1980-01-01")).await;
+    let merge = db.register(fields("Smith", "Anna", "1980-01-01")).await;
     let attempt = |role, reason: &str| {
         let reason = reason.to_owned();
         let store = &db.store;
@@ -181,20 +164,18 @@ async fn a_merge_needs_a_reason_and_the_desk_or_the_admin() {
 #[tokio::test]
 async fn history_shows_who_changed_what() {
     let db = TestDb::new().await;
-    let id = register(&db, fields("Смирнова", "Ольга", "1960-01-01")).await;
+    let id = db.register(fields("Смирнова", "Ольга", "1960-01-01")).await;
     let mut changed = fields("Смирнова", "Ольга", "1960-01-01");
     changed.notes = Some("prefers morning visits".into());
-    db.store
-        .commit(
-            &actor(Role::Doctor),
-            Mutation::PatientUpdate {
-                id,
-                base_version: 1,
-                fields: changed,
-            },
-        )
-        .await
-        .unwrap();
+    db.commit_as(
+        Role::Doctor,
+        Mutation::PatientUpdate {
+            id,
+            base_version: 1,
+            fields: changed,
+        },
+    )
+    .await;
     let h = db.store.patient_history(id).await.unwrap();
     assert_eq!(h.len(), 2);
     assert_eq!(h[1].user_name, "test doctor");
@@ -206,38 +187,34 @@ async fn history_shows_who_changed_what() {
     );
     // A stale edit is refused, not applied over the newer one.
     let err = db
-        .store
-        .commit(
-            &actor(Role::Reception),
+        .refused_as(
+            Role::Reception,
             Mutation::PatientUpdate {
                 id,
                 base_version: 1,
                 fields: fields("Смирнова", "Оля", "1960-01-01"),
             },
         )
-        .await
-        .unwrap_err();
+        .await;
     assert!(matches!(err, clinic_store::StoreError::Conflict));
 }
 
 #[tokio::test]
 async fn a_save_that_changes_nothing_writes_nothing() {
     let db = TestDb::new().await;
-    let id = register(&db, fields("Ivanova", "Anna", "1980-03-04")).await;
+    let id = db.register(fields("Ivanova", "Anna", "1980-03-04")).await;
     let before = db.store.patient(id).await.unwrap();
     let (audit, outbox) = (db.count("audit_log").await, db.count("outbox").await);
     let done = db
-        .store
-        .commit(
-            &actor(Role::Reception),
+        .commit_as(
+            Role::Reception,
             Mutation::PatientUpdate {
                 id,
                 base_version: before.version,
                 fields: fields("Ivanova", "Anna", "1980-03-04"),
             },
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!((done.audit_seq, done.mutation_id), (None, None));
     assert_eq!(db.store.patient(id).await.unwrap().version, before.version);
     assert_eq!(db.count("audit_log").await, audit);

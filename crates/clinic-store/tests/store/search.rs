@@ -1,10 +1,6 @@
 //! The one search box on a real database.
 
-use clinic_domain::Role;
-use clinic_store::Mutation;
-use uuid::Uuid;
-
-use crate::support::{TestDb, actor, fields};
+use crate::support::{TestDb, fields};
 
 async fn seeded() -> TestDb {
     let db = TestDb::new().await;
@@ -28,23 +24,13 @@ async fn seeded() -> TestDb {
         f.middle_name = middle.map(str::to_owned);
         f.phones = vec![phone.to_owned()];
         f.national_id = national_id_of(family).map(str::to_owned);
-        batch.push(Mutation::PatientCreate {
-            id: Uuid::now_v7(),
-            fields: f,
-        });
+        batch.push(f);
     }
     // Noise, so that ranking matters.
     for input in clinic_store::demo::patients(7).take(300) {
-        let f = input.validate(clinic_store::patients::today()).unwrap();
-        batch.push(Mutation::PatientCreate {
-            id: Uuid::now_v7(),
-            fields: f,
-        });
+        batch.push(input.validate(clinic_store::patients::today()).unwrap());
     }
-    db.store
-        .commit_batch(&actor(Role::Reception), batch)
-        .await
-        .unwrap();
+    db.register_all(batch).await;
     db
 }
 
@@ -237,22 +223,7 @@ async fn a_birth_date_narrows_a_name() {
     let mut f = fields("Smith", "John", "1970-01-01");
     f.phones = vec![];
     let other = fields("Smith", "John", "1985-05-05");
-    db.store
-        .commit_batch(
-            &actor(Role::Reception),
-            vec![
-                Mutation::PatientCreate {
-                    id: Uuid::now_v7(),
-                    fields: f,
-                },
-                Mutation::PatientCreate {
-                    id: Uuid::now_v7(),
-                    fields: other,
-                },
-            ],
-        )
-        .await
-        .unwrap();
+    db.register_all(vec![f, other]).await;
     for q in [
         "smith 1970-01-01",
         "01.01.1970 smith",
@@ -288,15 +259,9 @@ async fn a_family_name_ranks_above_a_patronymic() {
     ] {
         let mut f = fields(family, given, "1980-01-01");
         f.middle_name = middle.map(str::to_owned);
-        batch.push(Mutation::PatientCreate {
-            id: Uuid::now_v7(),
-            fields: f,
-        });
+        batch.push(f);
     }
-    db.store
-        .commit_batch(&actor(Role::Reception), batch)
-        .await
-        .unwrap();
+    db.register_all(batch).await;
     let found = names(&db, "Иванов").await;
     assert_eq!(
         found[0], "Иванов Олег",

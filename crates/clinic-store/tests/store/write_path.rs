@@ -12,16 +12,8 @@ async fn a_registration_writes_row_audit_and_outbox_together() {
     let (audit0, outbox0) = (db.count("audit_log").await, db.count("outbox").await);
     let id = Uuid::now_v7();
     let done = db
-        .store
-        .commit(
-            &actor(Role::Reception),
-            Mutation::PatientCreate {
-                id,
-                fields: fields("Иванов", "Пётр", "1980-03-21"),
-            },
-        )
-        .await
-        .unwrap();
+        .register_as(id, fields("Иванов", "Пётр", "1980-03-21"))
+        .await;
     assert_eq!(db.count("patients").await, 1);
     assert_eq!(
         db.count("audit_log").await,
@@ -85,26 +77,13 @@ async fn a_failing_mutation_rolls_back_its_whole_batch() {
 #[tokio::test]
 async fn mrns_are_sequential_per_workstation_and_unique() {
     let db = TestDb::new().await;
-    let batch = (0..50)
-        .map(|i| Mutation::PatientCreate {
-            id: Uuid::now_v7(),
-            fields: fields("Walker", &format!("P{i}x"), "1980-01-01"),
-        })
-        .collect();
-    db.store
-        .commit_batch(&actor(Role::Reception), batch)
-        .await
-        .unwrap();
-    db.store
-        .commit(
-            &actor(Role::Reception),
-            Mutation::PatientCreate {
-                id: Uuid::now_v7(),
-                fields: fields("Walker", "Last", "1980-01-01"),
-            },
-        )
-        .await
-        .unwrap();
+    db.register_all(
+        (0..50)
+            .map(|i| fields("Walker", &format!("P{i}x"), "1980-01-01"))
+            .collect(),
+    )
+    .await;
+    db.register(fields("Walker", "Last", "1980-01-01")).await;
     let info = db.store.workstation_info().await.unwrap();
     let found = db
         .store
@@ -124,17 +103,7 @@ async fn mrns_are_sequential_per_workstation_and_unique() {
 #[tokio::test]
 async fn patients_cannot_be_deleted_even_with_raw_sql() {
     let db = TestDb::new().await;
-    let id = Uuid::now_v7();
-    db.store
-        .commit(
-            &actor(Role::Reception),
-            Mutation::PatientCreate {
-                id,
-                fields: fields("A", "B", "1980-01-01"),
-            },
-        )
-        .await
-        .unwrap();
+    db.register(fields("A", "B", "1980-01-01")).await;
     let mut conn = crate::support::raw_connection(db.store.path()).await;
     let err = sqlx::query("DELETE FROM patients")
         .execute(&mut conn)

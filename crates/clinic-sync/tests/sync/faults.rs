@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::invariants::assert_converged;
 use crate::proxy::{Chaos, Fault};
-use crate::support::{Clinic, Ws, settle};
+use crate::support::{Clinic, Ws, settle, sign_in_each};
 
 fn is_unreachable(r: Result<(), SyncError>) -> bool {
     matches!(r, Err(SyncError::Client(ClientError::Unreachable(_))))
@@ -37,13 +37,35 @@ async fn assert_each_change_once(c: &Clinic) {
     }
 }
 
+/// Settles the workstations, then checks that the faults cost nothing:
+/// `patients` on the server, each change applied once, all converged.
+async fn assert_settled_once(c: &Clinic, wss: &[&Ws], patients: i64) {
+    settle(wss).await;
+    assert_eq!(c.server_patients().await, patients);
+    assert_each_change_once(c).await;
+    assert_converged(&c.db.pool, c.db.clinic_id, wss).await;
+}
+
+/// Kills a workstation (its sync task aborted, the workstation dropped)
+/// while the proxy holds its request to `route`, then cuts the connection,
+/// as when the machine is switched off mid-request.
+async fn killed_while_held(c: &Clinic, ws: Ws, route: &str) {
+    c.proxy().inject(route, Fault::Hold);
+    let running = tokio::spawn(async move {
+        let _ = ws.engine.sync_now().await;
+        drop(ws);
+    });
+    c.proxy().wait_held().await;
+    running.abort();
+    assert!(running.await.unwrap_err().is_cancelled());
+    c.proxy().cut();
+}
+
 #[tokio::test]
 async fn answers_lost_after_the_server_committed_are_settled_without_duplicates() {
     let c = Clinic::behind_proxy(1).await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita = a.sign_in("rita").await;
-    b.sign_in("rita").await;
+    let [a, b] = c.workstations().await;
+    let [rita, _] = sign_in_each([&a, &b], "rita").await;
     let ids = [
         a.register(&rita, "Anna", "Ivanova").await,
         a.register(&rita, "Boris", "Petrov").await,
@@ -82,10 +104,7 @@ async fn answers_lost_after_the_server_committed_are_settled_without_duplicates(
         "the retried push got the stored outcomes and applied the edit"
     );
 
-    settle(&[&a, &b]).await;
-    assert_eq!(c.server_patients().await, 2);
-    assert_each_change_once(&c).await;
-    assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
+    assert_settled_once(&c, &[&a, &b], 2).await;
     assert_eq!(
         b.store.patient(ids[0]).await.unwrap().notes.as_deref(),
         Some("after the lost answer")
@@ -96,10 +115,8 @@ async fn answers_lost_after_the_server_committed_are_settled_without_duplicates(
 #[tokio::test]
 async fn duplicated_requests_are_applied_once() {
     let c = Clinic::behind_proxy(2).await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let [a, b] = c.workstations().await;
+    let [rita, rita_b] = sign_in_each([&a, &b], "rita").await;
     let id = a.register(&rita, "Anna", "Ivanova").await;
     a.edit(&rita, id, |f| f.address = Some("Mira 5".into()))
         .await;
@@ -144,10 +161,8 @@ async fn duplicated_requests_are_applied_once() {
 #[tokio::test]
 async fn delays_and_timeouts_are_retried_without_harm() {
     let c = Clinic::behind_proxy(3).await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let [a, b] = c.workstations().await;
+    let [rita, rita_b] = sign_in_each([&a, &b], "rita").await;
     a.engine.set_request_timeout(Duration::from_millis(300));
     b.engine.set_request_timeout(Duration::from_millis(300));
     let id = a.register(&rita, "Anna", "Ivanova").await;
@@ -204,12 +219,8 @@ async fn delays_and_timeouts_are_retried_without_harm() {
 #[tokio::test]
 async fn workstations_keep_working_through_a_partition_and_converge_after_it() {
     let c = Clinic::behind_proxy(4).await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let d = c.workstation().await;
-    let rita = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
-    let rita_d = d.sign_in("rita").await;
+    let [a, b, d] = c.workstations().await;
+    let [rita, rita_b, rita_d] = sign_in_each([&a, &b, &d], "rita").await;
     let shared = a.register(&rita, "Anna", "Ivanova").await;
     settle(&[&a, &b, &d]).await;
 
@@ -256,10 +267,8 @@ async fn workstations_keep_working_through_a_partition_and_converge_after_it() {
 #[tokio::test]
 async fn a_workstation_killed_mid_sync_resumes_on_its_file() {
     let c = Clinic::behind_proxy(5).await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let [a, b] = c.workstations().await;
+    let [rita, rita_b] = sign_in_each([&a, &b], "rita").await;
     let ids = [
         a.register(&rita, "Anna", "Ivanova").await,
         a.register(&rita, "Boris", "Petrov").await,
@@ -267,15 +276,7 @@ async fn a_workstation_killed_mid_sync_resumes_on_its_file() {
     let (path, keychain) = (a.path().to_owned(), a.keychain.clone());
 
     // Killed while the server has committed its push but not answered.
-    c.proxy().inject("/v1/sync/push", Fault::Hold);
-    let running = tokio::spawn(async move {
-        let _ = a.engine.sync_now().await;
-        drop(a);
-    });
-    c.proxy().wait_held().await;
-    running.abort();
-    assert!(running.await.unwrap_err().is_cancelled());
-    c.proxy().cut();
+    killed_while_held(&c, a, "/v1/sync/push").await;
     assert_eq!(c.server_patients().await, 2);
 
     let a = Ws::open(&path, keychain.clone()).await;
@@ -286,15 +287,7 @@ async fn a_workstation_killed_mid_sync_resumes_on_its_file() {
     b.engine.sync_now().await.unwrap();
 
     // Killed again, now while it reads the feed.
-    c.proxy().inject("/v1/sync/pull", Fault::Hold);
-    let running = tokio::spawn(async move {
-        let _ = a.engine.sync_now().await;
-        drop(a);
-    });
-    c.proxy().wait_held().await;
-    running.abort();
-    assert!(running.await.unwrap_err().is_cancelled());
-    c.proxy().cut();
+    killed_while_held(&c, a, "/v1/sync/pull").await;
 
     let a = Ws::open(&path, keychain).await;
     assert_eq!(
@@ -302,10 +295,7 @@ async fn a_workstation_killed_mid_sync_resumes_on_its_file() {
         ["applied", "applied"],
         "the push before the pull was recorded"
     );
-    settle(&[&a, &b]).await;
-    assert_eq!(c.server_patients().await, 2);
-    assert_each_change_once(&c).await;
-    assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
+    assert_settled_once(&c, &[&a, &b], 2).await;
     assert_eq!(
         a.store.patient(ids[1]).await.unwrap().notes.as_deref(),
         Some("edited on B")
@@ -318,10 +308,8 @@ async fn a_workstation_killed_mid_sync_resumes_on_its_file() {
 #[tokio::test]
 async fn a_lost_answer_to_an_edit_that_lost_a_field_is_settled_as_a_conflict() {
     let c = Clinic::behind_proxy(6).await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita_a = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let [a, b] = c.workstations().await;
+    let [rita_a, rita_b] = sign_in_each([&a, &b], "rita").await;
     let id = a.register(&rita_a, "Anna", "Ivanova").await;
     settle(&[&a, &b]).await;
 

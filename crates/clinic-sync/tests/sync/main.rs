@@ -21,9 +21,7 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn a_patient_registered_on_one_workstation_reaches_the_other() {
-    let c = Clinic::new().await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
+    let (_c, [a, b]) = Clinic::with_workstations().await;
     let rita_a = a.sign_in("rita").await;
     let id = a.register(&rita_a, "Сомчай", "Ivanova").await;
     assert!(
@@ -46,14 +44,10 @@ async fn a_patient_registered_on_one_workstation_reaches_the_other() {
 
 #[tokio::test]
 async fn offline_edits_of_the_same_patient_converge_and_the_loser_is_shown() {
-    let c = Clinic::new().await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita_a = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let (c, [a, b]) = Clinic::with_workstations().await;
+    let [rita_a, rita_b] = sign_in_each([&a, &b], "rita").await;
     let id = a.register(&rita_a, "Anna", "Ivanova").await;
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b]).await;
 
     // Both offline: A renames and moves her; B renames and adds a note.
     a.edit(&rita_a, id, |f| {
@@ -67,9 +61,7 @@ async fn offline_edits_of_the_same_patient_converge_and_the_loser_is_shown() {
     })
     .await;
     // They come online, A first.
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
-    a.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b, &a]).await;
 
     for ws in [&a, &b] {
         let p = ws.store.patient(id).await.unwrap();
@@ -107,8 +99,7 @@ async fn offline_edits_of_the_same_patient_converge_and_the_loser_is_shown() {
         )
         .await
         .unwrap();
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b]).await;
     for ws in [&a, &b] {
         assert_eq!(ws.store.patient(id).await.unwrap().family_name, "Sidorova");
         assert!(ws.store.open_conflicts().await.unwrap().is_empty());
@@ -193,6 +184,18 @@ async fn changes_made_before_enrolment_are_pushed_by_the_enrolling_admin() {
     );
 }
 
+/// A workstation with one patient (Anna First, by rita) synced to the
+/// server, the patient and its MRN: the number that a record numbered
+/// offline by a second workstation then clashes with.
+async fn a_number_on_the_server(c: &Clinic) -> (Ws, Uuid, String) {
+    let w1 = c.workstation().await;
+    let rita = w1.sign_in("rita").await;
+    let first = w1.register(&rita, "Anna", "First").await;
+    w1.engine.sync_now().await.unwrap();
+    let taken = w1.store.patient(first).await.unwrap().mrn;
+    (w1, first, taken)
+}
+
 /// A record numbered before enrolment whose MRN another workstation's
 /// record got on the server is renumbered when that record is pulled, and
 /// its new creation is pushed (by the enrolling admin, who adopted it)
@@ -200,11 +203,7 @@ async fn changes_made_before_enrolment_are_pushed_by_the_enrolling_admin() {
 #[tokio::test]
 async fn a_record_whose_number_was_taken_is_renumbered_and_pushed() {
     let c = Clinic::new().await;
-    let w1 = c.workstation().await;
-    let rita = w1.sign_in("rita").await;
-    let first = w1.register(&rita, "Anna", "First").await;
-    w1.engine.sync_now().await.unwrap();
-    let taken = w1.store.patient(first).await.unwrap().mrn;
+    let (_w1, first, taken) = a_number_on_the_server(&c).await;
 
     // A second workstation drew the same random prefix (1 in 32,768) and
     // numbered a patient offline before it was enrolled.
@@ -334,14 +333,10 @@ async fn a_save_reaches_a_running_workstation_through_the_live_channel() {
 /// the losing value while the server kept the other.
 #[tokio::test]
 async fn a_pending_edit_rebased_over_a_newer_server_value_shows_the_server_value() {
-    let c = Clinic::new().await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita_a = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let (c, [a, b]) = Clinic::with_workstations().await;
+    let [rita_a, rita_b] = sign_in_each([&a, &b], "rita").await;
     let id = a.register(&rita_a, "Anna", "Ivanova").await;
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b]).await;
 
     b.edit(&rita_b, id, |f| {
         f.address = Some("B street".into());
@@ -364,8 +359,7 @@ async fn a_pending_edit_rebased_over_a_newer_server_value_shows_the_server_value
         Some("A street"),
         "the server changed the address first and keeps it"
     );
-    b.engine.sync_now().await.unwrap();
-    a.engine.sync_now().await.unwrap();
+    sync_each(&[&b, &a]).await;
     for ws in [&a, &b] {
         let p = ws.store.patient(id).await.unwrap();
         assert_eq!(p.address.as_deref(), Some("A street"));
@@ -382,14 +376,10 @@ async fn a_pending_edit_rebased_over_a_newer_server_value_shows_the_server_value
 /// must end up showing it, not its own refused choice.
 #[tokio::test]
 async fn a_conflict_settled_twice_ends_with_the_first_decision_everywhere() {
-    let c = Clinic::new().await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita_a = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let (c, [a, b]) = Clinic::with_workstations().await;
+    let [rita_a, rita_b] = sign_in_each([&a, &b], "rita").await;
     let id = a.register(&rita_a, "Anna", "Ivanova").await;
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b]).await;
     a.edit(&rita_a, id, |f| f.family_name = "Petrova".into())
         .await;
     b.edit(&rita_b, id, |f| f.family_name = "Sidorova".into())
@@ -413,9 +403,7 @@ async fn a_conflict_settled_twice_ends_with_the_first_decision_everywhere() {
             .await
             .unwrap();
     }
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
-    a.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b, &a]).await;
 
     let settled = |ws_outbox: Vec<invariants::Entry>| {
         ws_outbox
@@ -448,17 +436,13 @@ async fn a_conflict_settled_twice_ends_with_the_first_decision_everywhere() {
 /// server's value.
 #[tokio::test]
 async fn a_pending_merge_rebased_over_a_newer_server_value_shows_the_server_value() {
-    let c = Clinic::new().await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita_a = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let (c, [a, b]) = Clinic::with_workstations().await;
+    let [rita_a, rita_b] = sign_in_each([&a, &b], "rita").await;
     let keep = a.register(&rita_a, "Anna", "Ivanova").await;
     let twin = a.register(&rita_a, "Anna", "Ivanova").await;
     a.edit(&rita_a, twin, |f| f.notes = Some("from the twin".into()))
         .await;
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b]).await;
 
     // A merges the twin in (its note comes along); B writes another note.
     a.store
@@ -481,17 +465,14 @@ async fn a_pending_merge_rebased_over_a_newer_server_value_shows_the_server_valu
         Some("from B"),
         "the server changed the note first and keeps it"
     );
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b]).await;
     invariants::assert_converged(&c.db.pool, c.db.clinic_id, &[&a, &b]).await;
     assert_eq!(a.store.open_conflicts().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn an_imported_patient_shows_as_synced_only_once_the_server_has_it() {
-    let c = Clinic::new().await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
+    let (_c, [a, b]) = Clinic::with_workstations().await;
     let rita = a.sign_in("rita").await;
     b.sign_in("rita").await;
     let csv = "family_name,given_name,sex,birth_date\nIvanova,Anna,female,1980-03-04\nSmith,John,male,1975-01-02\n";
@@ -586,11 +567,7 @@ fn run(cmd: &mut std::process::Command) {
 #[tokio::test]
 async fn an_import_with_a_taken_number_creates_the_rest_and_renumbers_that_one() {
     let c = Clinic::new().await;
-    let w1 = c.workstation().await;
-    let rita = w1.sign_in("rita").await;
-    let first = w1.register(&rita, "Anna", "First").await;
-    w1.engine.sync_now().await.unwrap();
-    let taken = w1.store.patient(first).await.unwrap().mrn;
+    let (_w1, _first, taken) = a_number_on_the_server(&c).await;
 
     let w2 = Ws::open_unenrolled(&c).await;
     w2.force_mrn_prefix(&taken[..3]).await;
@@ -616,8 +593,7 @@ async fn an_import_with_a_taken_number_creates_the_rest_and_renumbers_that_one()
         "the first imported row drew the taken number"
     );
     w2.enroll(&c).await;
-    w2.engine.sync_now().await.unwrap();
-    w2.engine.sync_now().await.unwrap();
+    sync_each(&[&w2, &w2]).await;
 
     assert_eq!(
         c.server_patients().await,
@@ -681,15 +657,11 @@ async fn a_merge_reaches_a_workstation_that_had_neither_record() {
 /// server's values, not the edit, before and after the refusal comes back.
 #[tokio::test]
 async fn an_edit_of_a_record_merged_elsewhere_is_not_shown() {
-    let c = Clinic::new().await;
-    let a = c.workstation().await;
-    let b = c.workstation().await;
-    let rita_a = a.sign_in("rita").await;
-    let rita_b = b.sign_in("rita").await;
+    let (_c, [a, b]) = Clinic::with_workstations().await;
+    let [rita_a, rita_b] = sign_in_each([&a, &b], "rita").await;
     let keep = a.register(&rita_a, "Malee", "Jaidee").await;
     let dup = a.register(&rita_a, "Malee", "Jaidee").await;
-    a.engine.sync_now().await.unwrap();
-    b.engine.sync_now().await.unwrap();
+    sync_each(&[&a, &b]).await;
     a.edit(&rita_a, dup, |f| f.given_name = "Anna".into()).await;
     b.store
         .commit(

@@ -75,6 +75,27 @@ impl Clinic {
         ws
     }
 
+    /// A new clinic ([`Clinic::new`]) with `N` workstations
+    /// ([`Clinic::workstations`]): the cast of most tests of desks converging.
+    pub async fn with_workstations<const N: usize>() -> (Clinic, [Ws; N]) {
+        let c = Clinic::new().await;
+        let wss = c.workstations().await;
+        (c, wss)
+    }
+
+    /// `N` workstations enrolled one after the other, as
+    /// [`Clinic::workstation`] makes each.
+    pub async fn workstations<const N: usize>(&self) -> [Ws; N] {
+        let mut wss = Vec::with_capacity(N);
+        for _ in 0..N {
+            wss.push(self.workstation().await);
+        }
+        match wss.try_into() {
+            Ok(wss) => wss,
+            Err(_) => unreachable!("exactly N workstations were made"),
+        }
+    }
+
     /// A path for a new workstation file.
     pub fn new_path(&self) -> PathBuf {
         self.dir.path().join(format!("{}.db", Uuid::now_v7()))
@@ -140,15 +161,8 @@ impl Ws {
     }
 
     async fn open_with(path: &Path, keychain: Keychain, background: bool) -> Ws {
-        let store = Store::open(
-            path,
-            OpenOptions {
-                create: true,
-                exclusive: false,
-            },
-        )
-        .await
-        .unwrap();
+        // The defaults: create the file, and no app lock (tests reopen it).
+        let store = Store::open(path, OpenOptions::default()).await.unwrap();
         let secrets = Box::new(keychain.clone());
         let engine = if background {
             SyncEngine::start(store.clone(), secrets)
@@ -299,6 +313,28 @@ pub fn cli_actor() -> Actor {
         user_id: None,
         name: "cli: test".into(),
         role: Role::Admin,
+    }
+}
+
+/// Signs `username` in on each workstation, one after the other; the
+/// actor on each, in the same order.
+pub async fn sign_in_each<const N: usize>(wss: [&Ws; N], username: &str) -> [Actor; N] {
+    let mut actors = Vec::with_capacity(N);
+    for ws in wss {
+        actors.push(ws.sign_in(username).await);
+    }
+    match actors.try_into() {
+        Ok(actors) => actors,
+        Err(_) => unreachable!("one actor per workstation"),
+    }
+}
+
+/// One sync of each workstation, in this order, each expected to succeed:
+/// the order in which changes reach the server is what a test is about,
+/// which [`settle`] (sync until quiet) does not fix.
+pub async fn sync_each(wss: &[&Ws]) {
+    for ws in wss {
+        ws.engine.sync_now().await.unwrap();
     }
 }
 

@@ -130,16 +130,16 @@ async fn enroll(ws: &Ws, world: &World, url: &str, clinic_code: &str, admin: Uui
         .unwrap();
     ws.keychain
         .set(&refresh_token_key(tokens.user.id), &tokens.refresh_token);
+    // What the engine records once the server has answered, with the
+    // verifier made once for the run instead of from the password.
+    let recorded = Mutation::SyncEnrolled {
+        clinic_id: enrolled.clinic_id,
+        mrn_prefix: enrolled.mrn_prefix,
+        admin: tokens.user,
+        admin_password_hash: password_hash().to_owned(),
+    };
     ws.store
-        .commit(
-            &Actor::system("sync"),
-            Mutation::SyncEnrolled {
-                clinic_id: enrolled.clinic_id,
-                mrn_prefix: enrolled.mrn_prefix,
-                admin: tokens.user,
-                admin_password_hash: password_hash().to_owned(),
-            },
-        )
+        .commit(&Actor::system("sync"), recorded)
         .await
         .unwrap();
 }
