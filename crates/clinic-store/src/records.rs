@@ -12,16 +12,21 @@ use clinic_domain::FieldCode;
 use clinic_domain::audit::AuditAction;
 use clinic_domain::record::{KindInfo, Record, RecordKind};
 use clinic_domain::sync::{Change, Op, RecordEdit};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::write::{Committed, WriteTx};
 use crate::{Result, Store, StoreError};
 
-/// `json_object('a', a, 'b', b)`: a row's fields as one JSON object.
-fn fields_json(info: &KindInfo) -> String {
+/// `SELECT id, json_object('a', a, …), version FROM table`: a kind's rows
+/// as id, fields (one JSON object) and version; callers add the rest.
+fn select(info: &KindInfo) -> String {
     let parts: Vec<String> = info.fields.iter().map(|f| format!("'{f}', {f}")).collect();
-    format!("json_object({})", parts.join(", "))
+    format!(
+        "SELECT id, json_object({}), version FROM {}",
+        parts.join(", "),
+        info.table
+    )
 }
 
 /// `json_extract(?N, '$.a'), json_extract(?N, '$.b')`.
@@ -36,15 +41,12 @@ fn extracts(info: &KindInfo, param: usize) -> String {
 
 /// A record's fields and version, if it exists.
 async fn load(w: &mut WriteTx<'_>, info: &KindInfo, id: Uuid) -> Result<Option<(Value, i64)>> {
-    let row: Option<(String, i64)> = sqlx::query_as(&format!(
-        "SELECT {}, version FROM {} WHERE id = ?",
-        fields_json(info),
-        info.table
-    ))
-    .bind(id.to_string())
-    .fetch_optional(w.conn().await?)
-    .await?;
-    row.map(|(json, version)| Ok((parse(&json)?, version)))
+    let row: Option<(String, String, i64)> =
+        sqlx::query_as(&format!("{} WHERE id = ?", select(info)))
+            .bind(id.to_string())
+            .fetch_optional(w.conn().await?)
+            .await?;
+    row.map(|(_, json, version)| Ok((parse(&json)?, version)))
         .transpose()
 }
 
@@ -102,8 +104,7 @@ pub(crate) async fn create(
 ) -> Result<Committed> {
     let fields = validated(info, fields)?;
     check_unique(w, info, id, &fields).await?;
-    let b = w.bookkeeping();
-    let (now, actor, ws) = (b.now.clone(), b.actor.clone(), b.workstation_id.clone());
+    let b = w.bookkeeping().clone();
     sqlx::query(&format!(
         "INSERT INTO {} (id, {}, created_at, created_by, updated_at, updated_by, version, workstation_id) \
          VALUES (?1, {}, ?3, ?4, ?3, ?4, 1, ?5)",
@@ -113,9 +114,9 @@ pub(crate) async fn create(
     ))
     .bind(id.to_string())
     .bind(fields.to_string())
-    .bind(now)
-    .bind(actor)
-    .bind(ws)
+    .bind(&b.now)
+    .bind(&b.actor)
+    .bind(&b.workstation_id)
     .execute(w.conn().await?)
     .await?;
     let mutation_id = w.outbox(info.entity, id, Op::Create, None, &fields);
@@ -132,7 +133,9 @@ pub(crate) async fn create(
     })
 }
 
-/// Write-path step: an update made on `base_version`. A record that
+/// Write-path step: an update made on `base_version` (an append-only
+/// kind has none: the write path refused it already, from the kind's
+/// lifecycle, in `Mutation::permission`). A record that
 /// changed since is a conflict (the user reloads); the server merges the
 /// changed fields into its version ([`clinic_domain::sync::three_way_merge`]).
 pub(crate) async fn update(
@@ -142,10 +145,6 @@ pub(crate) async fn update(
     base_version: i64,
     fields: &Value,
 ) -> Result<Committed> {
-    if info.permission(Op::Update).is_none() {
-        // Append-only: corrected by an amendment, never changed.
-        return Err(StoreError::Forbidden);
-    }
     let (before, version) = load(w, info, id)
         .await?
         .ok_or(StoreError::NotFound("record"))?;
@@ -171,8 +170,7 @@ pub(crate) async fn update(
         .iter()
         .map(|f| format!("{f} = json_extract(?1, '$.{f}')"))
         .collect();
-    let b = w.bookkeeping();
-    let (now, actor, ws) = (b.now.clone(), b.actor.clone(), b.workstation_id.clone());
+    let b = w.bookkeeping().clone();
     sqlx::query(&format!(
         "UPDATE {} SET {}, updated_at = ?2, updated_by = ?3, workstation_id = ?4, version = version + 1 \
          WHERE id = ?5",
@@ -180,19 +178,18 @@ pub(crate) async fn update(
         sets.join(", ")
     ))
     .bind(after.to_string())
-    .bind(now)
-    .bind(actor)
-    .bind(ws)
+    .bind(&b.now)
+    .bind(&b.actor)
+    .bind(&b.workstation_id)
     .bind(id.to_string())
     .execute(w.conn().await?)
     .await?;
-    let base: Map<String, Value> = changed
-        .iter()
-        .map(|f| (f.clone(), before.get(f).cloned().unwrap_or(Value::Null)))
-        .collect();
     let edit = RecordEdit {
+        base: changed
+            .iter()
+            .map(|f| (f.clone(), before.get(f).cloned().unwrap_or(Value::Null)))
+            .collect(),
         changed,
-        base: base.into_iter().collect(),
         fields: after.clone(),
     };
     let payload = serde_json::to_value(&edit).map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -215,8 +212,7 @@ pub(crate) async fn update(
 /// yet, so a pulled page never hides what a user typed here.
 pub(crate) async fn apply_remote(w: &mut WriteTx<'_>, info: &KindInfo, c: &Change) -> Result<()> {
     let fields = info.pick(&c.data);
-    let b = w.bookkeeping();
-    let (now, ws) = (b.now.clone(), b.workstation_id.clone());
+    let b = w.bookkeeping().clone();
     let sets: Vec<String> = info
         .fields
         .iter()
@@ -233,9 +229,9 @@ pub(crate) async fn apply_remote(w: &mut WriteTx<'_>, info: &KindInfo, c: &Chang
     ))
     .bind(c.entity_id.to_string())
     .bind(fields.to_string())
-    .bind(now)
+    .bind(&b.now)
     .bind(c.version)
-    .bind(ws)
+    .bind(&b.workstation_id)
     .execute(w.conn().await?)
     .await?;
     let pending: Vec<(String,)> = sqlx::query_as(
@@ -273,13 +269,10 @@ impl Store {
     pub async fn records<K: RecordKind>(&self) -> Result<Vec<Record<K>>> {
         let info = KindInfo::of::<K>();
         let order = info.unique.first().copied().unwrap_or("id");
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-            "SELECT id, {}, version FROM {} ORDER BY {order}",
-            fields_json(&info),
-            info.table
-        ))
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as(&format!("{} ORDER BY {order}", select(&info)))
+                .fetch_all(self.pool())
+                .await?;
         rows.into_iter()
             .map(|(id, json, version)| decode(&id, &json, version))
             .collect()
@@ -288,14 +281,11 @@ impl Store {
     /// One record of kind `K`.
     pub async fn record<K: RecordKind>(&self, id: Uuid) -> Result<Record<K>> {
         let info = KindInfo::of::<K>();
-        let row: Option<(String, String, i64)> = sqlx::query_as(&format!(
-            "SELECT id, {}, version FROM {} WHERE id = ?",
-            fields_json(&info),
-            info.table
-        ))
-        .bind(id.to_string())
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as(&format!("{} WHERE id = ?", select(&info)))
+                .bind(id.to_string())
+                .fetch_optional(self.pool())
+                .await?;
         let (id, json, version) = row.ok_or(StoreError::NotFound("record"))?;
         decode(&id, &json, version)
     }

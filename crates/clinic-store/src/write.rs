@@ -231,6 +231,7 @@ pub struct WriteTx<'a> {
 }
 
 /// The sync column values of one transaction, as stored.
+#[derive(Clone)]
 pub(crate) struct Bookkeeping {
     /// `created_at`/`updated_at`.
     pub now: String,

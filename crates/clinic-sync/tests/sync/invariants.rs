@@ -371,10 +371,11 @@ async fn kind_converged(
     sent: &[Entry],
     problems: &mut String,
 ) {
-    let server_fields: Vec<String> = kind.fields.iter().map(|f| format!("'{f}', {f}")).collect();
+    // `'a', a, 'b', b`: the fields as JSON object pairs, on either database.
+    let pairs: Vec<String> = kind.fields.iter().map(|f| format!("'{f}', {f}")).collect();
+    let pairs = pairs.join(", ");
     let rows: Vec<(Uuid, i64, Value)> = sqlx::query_as(&format!(
-        "SELECT id, version, jsonb_build_object({}) FROM {} WHERE clinic_id = $1",
-        server_fields.join(", "),
+        "SELECT id, version, jsonb_build_object({pairs}) FROM {} WHERE clinic_id = $1",
         kind.table
     ))
     .bind(clinic)
@@ -388,11 +389,9 @@ async fn kind_converged(
         .filter(|e| e.what == format!("{}.create", kind.entity) && e.status == "rejected")
         .map(|e| e.entity_id)
         .collect();
-    let local_fields: Vec<String> = kind.fields.iter().map(|f| format!("'{f}', {f}")).collect();
     for (i, ws) in wss.iter().enumerate() {
         let rows: Vec<(String, i64, String)> = sqlx::query_as(&format!(
-            "SELECT id, version, json_object({}) FROM {}",
-            local_fields.join(", "),
+            "SELECT id, version, json_object({pairs}) FROM {}",
             kind.table
         ))
         .fetch_all(&mut ws.raw().await)
