@@ -13,6 +13,7 @@
 //! The permission of each mutation is checked against the author's role as
 //! the server knows it now, not as the workstation claims.
 
+use clinic_domain::codes::PeerCode;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -351,10 +352,7 @@ async fn stored_outcomes(
             let outcome = MutationOutcome {
                 mutation_id: r.mutation_id,
                 status: OutcomeStatus::parse(&r.status).unwrap_or(OutcomeStatus::Rejected),
-                code: r
-                    .code
-                    .as_deref()
-                    .map(|c| RejectCode::parse(c).unwrap_or(RejectCode::Other)),
+                code: r.code.as_deref().map(RejectCode::from_peer),
                 message: r.message,
                 conflicts: serde_json::from_value(r.conflicts).unwrap_or_default(),
                 refused: serde_json::from_value(r.refused).unwrap_or_default(),

@@ -22,6 +22,7 @@
 //! the engine records the new epoch first, which re-queues everything the
 //! server had acknowledged and starts the feed again from 0.
 
+use clinic_domain::codes::PeerCode;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -180,8 +181,7 @@ impl Store {
                     op: sql::code(&r.op)?,
                     created_at: parse_ts(&r.created_at)?,
                     author: r.author,
-                    // A server's code this build does not know reads as `other`.
-                    code: text("code").map(|c| RejectCode::parse(&c).unwrap_or(RejectCode::Other)),
+                    code: text("code").map(|c| RejectCode::from_peer(&c)),
                     message: text("message"),
                 })
             })

@@ -1,5 +1,6 @@
 //! The HTTP client of the server's API v1.
 
+use clinic_domain::codes::PeerCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -105,10 +106,7 @@ impl Client {
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         // A body without a code (a proxy's page) or with one this build
         // does not know reads as `other`.
-        let code = body["code"]
-            .as_str()
-            .and_then(ApiErrorCode::parse)
-            .unwrap_or(ApiErrorCode::Other);
+        let code = ApiErrorCode::from_peer(body["code"].as_str().unwrap_or_default());
         let message = body["message"].as_str().unwrap_or("").to_owned();
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(ClientError::Unreachable(format!("{status}: {code}")));
