@@ -53,6 +53,14 @@ macro_rules! wire_code {
             }
         }
 
+        // Stored rows read a code through this (`#[sqlx(try_from = "String")]`).
+        impl TryFrom<String> for $name {
+            type Error = $crate::codes::UnknownCode;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(&s).ok_or($crate::codes::UnknownCode(stringify!($name)))
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -72,6 +80,11 @@ macro_rules! wire_code {
 }
 
 pub(crate) use wire_code;
+
+/// A stored text that is no value of the code named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a {0} code")]
+pub struct UnknownCode(pub &'static str);
 
 /// What every [`wire_code!`] enum offers generic code (the TypeScript lists).
 pub trait WireCode {
@@ -111,8 +124,21 @@ mod tests {
     use super::WireCode;
     use crate::audit::AuditAction;
     use crate::error::{ErrorCode, FieldCode};
+    use crate::patient::PatientStatus;
     use crate::sync::{ApiErrorCode, Entity, Op, OutcomeStatus, RejectCode, SyncProblemCode};
     use crate::user::Language;
+
+    #[test]
+    fn a_stored_text_reads_back_as_its_code() {
+        assert_eq!(
+            PatientStatus::try_from("merged".to_owned()),
+            Ok(PatientStatus::Merged)
+        );
+        assert_eq!(
+            PatientStatus::try_from("Merged".to_owned()),
+            Err(super::UnknownCode("PatientStatus"))
+        );
+    }
 
     /// Calls macro `$m` with every wire code type: the one list both tests
     /// (and `codes.ts`) go by.
@@ -128,7 +154,8 @@ mod tests {
                 Op,
                 OutcomeStatus,
                 AuditAction,
-                Language
+                Language,
+                PatientStatus
             )
         };
     }

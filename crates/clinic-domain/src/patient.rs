@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
 
+use crate::codes::wire_code;
 use crate::error::{FieldCode, FieldError};
 use crate::{phone, text};
 
@@ -139,6 +140,28 @@ pub struct PatientFields {
     pub allergies: Option<String>,
     /// Notes.
     pub notes: Option<String>,
+}
+
+impl PatientFields {
+    /// These fields as the form holds them (the birth date as a date, never
+    /// as an estimated age), to check them again by the form's rules.
+    pub fn to_input(&self) -> PatientInput {
+        PatientInput {
+            family_name: self.family_name.clone(),
+            given_name: self.given_name.clone(),
+            middle_name: self.middle_name.clone(),
+            sex: Some(self.sex),
+            birth_date: Some(self.birth_date.format("%Y-%m-%d").to_string()),
+            estimated_age: None,
+            phones: self.phones.clone(),
+            national_id: self.national_id.clone(),
+            address: self.address.clone(),
+            emergency_contact_name: self.emergency_contact_name.clone(),
+            emergency_contact_phone: self.emergency_contact_phone.clone(),
+            allergies: self.allergies.clone(),
+            notes: self.notes.clone(),
+        }
+    }
 }
 
 /// Whether a field allows line breaks.
@@ -395,15 +418,14 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
         .filter(|d| d.year() >= 1000)
 }
 
-/// Whether a patient record is in use, or was merged into another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum PatientStatus {
-    /// The record in use.
-    Active,
-    /// Merged into another record; kept, read-only, for history.
-    Merged,
+wire_code! {
+    /// Whether a patient record is in use, or was merged into another.
+    pub enum PatientStatus {
+        /// The record in use.
+        Active = "active",
+        /// Merged into another record; kept, read-only, for history.
+        Merged = "merged",
+    }
 }
 
 /// A patient's stored record, as the record screen shows it.

@@ -15,6 +15,7 @@
 //! never updated: a correction is a new record that names the one it
 //! amends, and the write path refuses anything else.
 
+use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -37,6 +38,42 @@ pub enum Lifecycle {
     AppendOnly,
 }
 
+/// Where a kind's records are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// On workstations, offline too, and pushed to the server.
+    Workstation,
+    /// By the server alone (user accounts, the conflicts it records): the
+    /// workstations take them from the feed and push no create or update
+    /// of them; only the kind's own [`RecordKind::OPS`] come back.
+    Server,
+}
+
+/// What becomes of a field two workstations changed from the same value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflicts {
+    /// The later edit is refused as a whole (`changed_meanwhile`) and its
+    /// author sees it among the refused changes, with what they typed.
+    Refuse,
+    /// The server's value stays and the losing value is kept as a conflict
+    /// record for reception to review (a patient's demographics: the other
+    /// fields of the edit still apply).
+    Review,
+}
+
+/// Where a kind's rows are written on each side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// The generic tables: one column per field in SQLite and PostgreSQL,
+    /// written and read by the generic road alone.
+    Generic,
+    /// The capability's own steps, because its rows carry more than the
+    /// fields (a patient's search index and MRN counter, a user's password
+    /// hash); the declaration still decides permission, validation, merge
+    /// and what travels.
+    Capability,
+}
+
 /// A synced record kind: its fields, table, rules and permission.
 pub trait RecordKind:
     Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static
@@ -49,16 +86,31 @@ pub trait RecordKind:
     /// of the JSON that travels. Held equal to the struct by
     /// [`check_kind`] in each kind's tests.
     const FIELDS: &'static [&'static str];
+    /// The fields an update changes and the three-way merge compares;
+    /// the others are kept by the kind's own operations (a patient's MRN
+    /// and merge status).
+    const EDITABLE: &'static [&'static str] = Self::FIELDS;
     /// Fields no two live records of the clinic share (a department's name).
     const UNIQUE: &'static [&'static str] = &[];
     /// How records change once made.
     const LIFECYCLE: Lifecycle;
-    /// The permission a change needs (reading follows the kind's screen).
+    /// Where records are made.
+    const ORIGIN: Origin = Origin::Workstation;
+    /// What a field changed on both sides becomes.
+    const CONFLICTS: Conflicts = Conflicts::Refuse;
+    /// Where rows are written.
+    const STORAGE: Storage = Storage::Generic;
+    /// The permission a create or update needs (reading follows the kind's
+    /// screen).
     const WRITE: Permission;
+    /// The kind's own operations beyond its lifecycle's, each with the
+    /// permission it needs (a patient's merge and import).
+    const OPS: &'static [(Op, Permission)] = &[];
 
     /// Checks and cleans the fields: the same rules for a form, an IPC
-    /// call and a pushed change.
-    fn validate(self) -> Result<Self, Vec<FieldError>>;
+    /// call and a pushed change. `today` is the clinic's date where the
+    /// rules need one (no birth date in the future).
+    fn validate(self, today: NaiveDate) -> Result<Self, Vec<FieldError>>;
 }
 
 /// A kind as the generic road sees it: what [`RecordKind`] declares, with
@@ -71,14 +123,24 @@ pub struct KindInfo {
     pub table: &'static str,
     /// [`RecordKind::FIELDS`].
     pub fields: &'static [&'static str],
+    /// [`RecordKind::EDITABLE`].
+    pub editable: &'static [&'static str],
     /// [`RecordKind::UNIQUE`].
     pub unique: &'static [&'static str],
     /// [`RecordKind::LIFECYCLE`].
     pub lifecycle: Lifecycle,
+    /// [`RecordKind::ORIGIN`].
+    pub origin: Origin,
+    /// [`RecordKind::CONFLICTS`].
+    pub conflicts: Conflicts,
+    /// [`RecordKind::STORAGE`].
+    pub storage: Storage,
     /// [`RecordKind::WRITE`].
     pub write: Permission,
+    /// [`RecordKind::OPS`].
+    pub ops: &'static [(Op, Permission)],
     /// Decodes, validates and re-encodes the fields (unknown keys dropped).
-    pub validate: fn(&Value) -> Result<Value, Vec<FieldError>>,
+    pub validate: fn(&Value, NaiveDate) -> Result<Value, Vec<FieldError>>,
 }
 
 impl KindInfo {
@@ -88,16 +150,28 @@ impl KindInfo {
             entity: K::ENTITY,
             table: K::TABLE,
             fields: K::FIELDS,
+            editable: K::EDITABLE,
             unique: K::UNIQUE,
             lifecycle: K::LIFECYCLE,
+            origin: K::ORIGIN,
+            conflicts: K::CONFLICTS,
+            storage: K::STORAGE,
             write: K::WRITE,
+            ops: K::OPS,
             validate: validate_json::<K>,
         }
     }
 
-    /// The permission `op` needs on this kind, or `None` when the kind's
-    /// lifecycle has no such operation (an update of an append-only record).
+    /// The permission `op` needs on this kind, or `None` when the kind
+    /// has no such operation: an update of an append-only record, a pushed
+    /// create of a record only the server makes, a merge of departments.
     pub fn permission(&self, op: Op) -> Option<Permission> {
+        if let Some((_, p)) = self.ops.iter().find(|(o, _)| *o == op) {
+            return Some(*p);
+        }
+        if self.origin == Origin::Server {
+            return None;
+        }
         match (self.lifecycle, op) {
             (_, Op::Create) => Some(self.write),
             (Lifecycle::Editable, Op::Update) => Some(self.write),
@@ -120,7 +194,10 @@ impl KindInfo {
     }
 }
 
-fn validate_json<K: RecordKind>(fields: &Value) -> Result<Value, Vec<FieldError>> {
+fn validate_json<K: RecordKind>(
+    fields: &Value,
+    today: NaiveDate,
+) -> Result<Value, Vec<FieldError>> {
     let record: K = serde_json::from_value(fields.clone()).map_err(|e| {
         vec![FieldError::new(
             "fields",
@@ -128,17 +205,29 @@ fn validate_json<K: RecordKind>(fields: &Value) -> Result<Value, Vec<FieldError>
             describe_decode_error(&e.to_string()),
         )]
     })?;
-    let record = record.validate()?;
+    let record = record.validate(today)?;
     serde_json::to_value(record)
         .map_err(|e| vec![FieldError::new("fields", FieldCode::Invalid, e.to_string())])
 }
 
-/// Every kind on the generic road.
-pub const KINDS: &[KindInfo] = &[KindInfo::of::<Department>()];
+/// Every synced kind: one entry per [`Entity`] (a unit test holds them
+/// equal).
+pub const KINDS: &[KindInfo] = &[
+    KindInfo::of::<crate::sync::PatientData>(),
+    KindInfo::of::<crate::sync::PatientConflict>(),
+    KindInfo::of::<Department>(),
+    KindInfo::of::<crate::sync::ServerUser>(),
+];
 
-/// The entry of `entity`, if it is on the generic road.
+/// The declaration of `entity`.
 pub fn kind(entity: Entity) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.entity == entity)
+}
+
+/// The declaration of `entity` when its rows are on the generic tables
+/// ([`Storage::Generic`]): the generic store, apply and checks take it.
+pub fn generic(entity: Entity) -> Option<&'static KindInfo> {
+    kind(entity).filter(|k| k.storage == Storage::Generic)
 }
 
 /// A record of kind `K` as it is stored and shown: its fields and the
@@ -179,10 +268,11 @@ pub fn check_kind<K: RecordKind>(example: K) {
         "{:?}: FIELDS and the struct differ",
         K::ENTITY
     );
-    for u in K::UNIQUE {
-        assert!(K::FIELDS.contains(u), "{u} is not a field");
+    for f in K::UNIQUE.iter().chain(K::EDITABLE) {
+        assert!(K::FIELDS.contains(f), "{f} is not a field");
     }
-    assert_eq!(example.clone().validate().ok(), Some(example));
+    let today = NaiveDate::from_ymd_opt(2026, 12, 3).expect("a date");
+    assert_eq!(example.clone().validate(today).ok(), Some(example));
 }
 
 /// The longest department name, in characters.
@@ -205,7 +295,7 @@ impl RecordKind for Department {
     const LIFECYCLE: Lifecycle = Lifecycle::Editable;
     const WRITE: Permission = Permission::ManageUsers;
 
-    fn validate(self) -> Result<Self, Vec<FieldError>> {
+    fn validate(self, _today: NaiveDate) -> Result<Self, Vec<FieldError>> {
         let name = self.name.trim().to_owned();
         let count = name.chars().count();
         let error = if name.is_empty() {
@@ -236,6 +326,60 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
+    }
+
+    #[test]
+    fn every_entity_is_declared_once() {
+        for e in Entity::ALL {
+            assert_eq!(KINDS.iter().filter(|k| k.entity == *e).count(), 1, "{e:?}");
+        }
+        assert_eq!(KINDS.len(), Entity::ALL.len());
+        assert!(generic(Entity::Department).is_some());
+        assert!(
+            generic(Entity::Patient).is_none(),
+            "patients keep their own rows"
+        );
+    }
+
+    #[test]
+    fn a_kind_only_the_server_makes_takes_only_its_own_operations() {
+        let users = kind(Entity::User).unwrap();
+        assert_eq!(users.origin, Origin::Server);
+        for op in Op::ALL {
+            assert_eq!(users.permission(*op), None, "{op:?}");
+        }
+        let conflicts = kind(Entity::PatientConflict).unwrap();
+        assert_eq!(
+            conflicts.permission(Op::Resolve),
+            Some(Permission::WriteDemographics)
+        );
+        assert_eq!(conflicts.permission(Op::Create), None);
+        assert_eq!(conflicts.permission(Op::Update), None);
+    }
+
+    #[test]
+    fn a_patient_declares_its_merge_and_import() {
+        let p = kind(Entity::Patient).unwrap();
+        assert_eq!(p.conflicts, Conflicts::Review);
+        assert_eq!(
+            p.permission(Op::Create),
+            Some(Permission::WriteDemographics)
+        );
+        assert_eq!(
+            p.permission(Op::Update),
+            Some(Permission::WriteDemographics)
+        );
+        assert_eq!(p.permission(Op::Merge), Some(Permission::MergePatients));
+        assert_eq!(p.permission(Op::Import), Some(Permission::ImportPatients));
+        assert_eq!(p.permission(Op::Amend), None);
+        assert!(
+            !p.editable.contains(&"mrn"),
+            "a patient number is never edited"
+        );
+    }
+
     #[test]
     fn a_department_is_declared_consistently() {
         check_kind(Department {
@@ -247,10 +391,10 @@ mod tests {
     fn a_department_name_is_checked_and_trimmed() {
         let k = kind(Entity::Department).unwrap();
         assert_eq!(
-            (k.validate)(&json!({"name": "  ENT  ", "extra": 1})).unwrap(),
+            (k.validate)(&json!({"name": "  ENT  ", "extra": 1}), today()).unwrap(),
             json!({"name": "ENT"})
         );
-        let code = |v: Value| (k.validate)(&v).unwrap_err()[0].code;
+        let code = |v: Value| (k.validate)(&v, today()).unwrap_err()[0].code;
         assert_eq!(code(json!({"name": " "})), FieldCode::Required);
         assert_eq!(code(json!({"name": "x".repeat(101)})), FieldCode::TooLong);
         assert_eq!(code(json!({"name": "a\u{0}b"})), FieldCode::ControlChars);

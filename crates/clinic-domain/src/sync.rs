@@ -22,8 +22,9 @@ use uuid::Uuid;
 
 use crate::codes::wire_code;
 use crate::error::{FieldCode, FieldError};
-use crate::patient::{PatientFields, PatientInput, PatientSummary};
-use crate::role::Role;
+use crate::patient::{PatientFields, PatientStatus, PatientSummary};
+use crate::record::{Conflicts, Lifecycle, Origin, RecordKind, Storage};
+use crate::role::{Permission, Role};
 use crate::user::Language;
 
 /// How many mutations a workstation sends in one push at most.
@@ -185,7 +186,9 @@ wire_code! {
 }
 
 /// A patient record as it travels: the demographic fields plus the MRN and
-/// the merge status.
+/// the merge status. The patient's [`RecordKind`]: its demographic fields
+/// are the ones an edit changes; the MRN and the status change only by the
+/// kind's own operations (a renumbering, a merge).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatientData {
@@ -194,44 +197,53 @@ pub struct PatientData {
     pub fields: PatientFields,
     /// The patient number, unique in the clinic.
     pub mrn: String,
-    /// `active` or `merged`.
-    pub status: String,
+    /// Active, or merged into `merged_into`.
+    pub status: PatientStatus,
     /// The record this one was merged into.
     #[serde(default)]
     pub merged_into: Option<Uuid>,
 }
 
-impl PatientData {
-    /// Checks the fields as the registration form does, so that a record
-    /// pushed by a patched or buggy workstation gets the same rules.
-    pub fn validate(&self, today: NaiveDate) -> Result<(), Vec<FieldError>> {
-        let f = &self.fields;
-        let input = PatientInput {
-            family_name: f.family_name.clone(),
-            given_name: f.given_name.clone(),
-            middle_name: f.middle_name.clone(),
-            sex: Some(f.sex),
-            birth_date: Some(f.birth_date.format("%Y-%m-%d").to_string()),
-            estimated_age: None,
-            phones: f.phones.clone(),
-            national_id: f.national_id.clone(),
-            address: f.address.clone(),
-            emergency_contact_name: f.emergency_contact_name.clone(),
-            emergency_contact_phone: f.emergency_contact_phone.clone(),
-            allergies: f.allergies.clone(),
-            notes: f.notes.clone(),
+impl RecordKind for PatientData {
+    const ENTITY: Entity = Entity::Patient;
+    const TABLE: &'static str = "patients";
+    const FIELDS: &'static [&'static str] = &[
+        "family_name",
+        "given_name",
+        "middle_name",
+        "sex",
+        "birth_date",
+        "birth_date_estimated",
+        "phones",
+        "national_id",
+        "address",
+        "emergency_contact_name",
+        "emergency_contact_phone",
+        "allergies",
+        "notes",
+        "mrn",
+        "status",
+        "merged_into",
+    ];
+    const EDITABLE: &'static [&'static str] = &PATIENT_FIELDS;
+    const UNIQUE: &'static [&'static str] = &["mrn"];
+    const LIFECYCLE: Lifecycle = Lifecycle::Editable;
+    const CONFLICTS: Conflicts = Conflicts::Review;
+    const STORAGE: Storage = Storage::Capability;
+    const WRITE: Permission = Permission::WriteDemographics;
+    const OPS: &'static [(Op, Permission)] = &[
+        (Op::Merge, Permission::MergePatients),
+        (Op::Import, Permission::ImportPatients),
+    ];
+
+    /// The registration form's rules, so that a record pushed by a patched
+    /// or buggy workstation gets the same ones, and a valid patient number.
+    fn validate(self, today: NaiveDate) -> Result<Self, Vec<FieldError>> {
+        let input = self.fields.to_input();
+        let (fields, mut errors) = match input.validate(today) {
+            Ok(fields) => (Some(fields), Vec::new()),
+            Err(e) => (None, e),
         };
-        let mut errors = match input.validate(today) {
-            Ok(_) => Vec::new(),
-            Err(e) => e,
-        };
-        if !matches!(self.status.as_str(), "active" | "merged") {
-            errors.push(FieldError::new(
-                "status",
-                FieldCode::Invalid,
-                "status must be active or merged",
-            ));
-        }
         if crate::mrn::Mrn::parse(&self.mrn).is_none() {
             errors.push(FieldError::new(
                 "mrn",
@@ -239,10 +251,14 @@ impl PatientData {
                 "not a valid patient number",
             ));
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
+        match fields {
+            Some(mut fields) if errors.is_empty() => {
+                // The form resolves an estimated age to 1 July; a stored
+                // record says which it was.
+                fields.birth_date_estimated = self.fields.birth_date_estimated;
+                Ok(PatientData { fields, ..self })
+            }
+            _ => Err(errors),
         }
     }
 }
@@ -308,15 +324,8 @@ pub struct PushMutation {
 /// kind and operation do not go together (no such change exists). The
 /// server checks it for every pushed change; the workstation's write path
 /// checks the same permissions before the change is made.
-pub fn change_permission(entity: Entity, op: Op) -> Option<crate::Permission> {
-    use crate::Permission::*;
-    match (entity, op) {
-        (Entity::Patient, Op::Create | Op::Update) => Some(WriteDemographics),
-        (Entity::Patient, Op::Merge) => Some(MergePatients),
-        (Entity::Patient, Op::Import) => Some(ImportPatients),
-        (Entity::PatientConflict, Op::Resolve) => Some(WriteDemographics),
-        (entity, op) => crate::record::kind(entity)?.permission(op),
-    }
+pub fn change_permission(entity: Entity, op: Op) -> Option<Permission> {
+    crate::record::kind(entity)?.permission(op)
 }
 
 impl PushMutation {
@@ -451,6 +460,43 @@ pub struct PatientConflict {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+impl RecordKind for PatientConflict {
+    const ENTITY: Entity = Entity::PatientConflict;
+    const TABLE: &'static str = "patient_conflicts";
+    const FIELDS: &'static [&'static str] = &[
+        "id",
+        "patient_id",
+        "field",
+        "base_value",
+        "server_value",
+        "client_value",
+        "mutation_id",
+        "user_id",
+        "created_at",
+        "resolved_at",
+    ];
+    const EDITABLE: &'static [&'static str] = &["resolved_at"];
+    const LIFECYCLE: Lifecycle = Lifecycle::Editable;
+    /// The server records a conflict when it merges an edit; reception
+    /// settles it from a workstation ([`Op::Resolve`]).
+    const ORIGIN: Origin = Origin::Server;
+    const STORAGE: Storage = Storage::Capability;
+    const WRITE: Permission = Permission::WriteDemographics;
+    const OPS: &'static [(Op, Permission)] = &[(Op::Resolve, Permission::WriteDemographics)];
+
+    fn validate(self, _today: NaiveDate) -> Result<Self, Vec<FieldError>> {
+        if PATIENT_FIELDS.contains(&self.field.as_str()) {
+            Ok(self)
+        } else {
+            Err(vec![FieldError::new(
+                "field",
+                FieldCode::Invalid,
+                "not a demographic field",
+            )])
+        }
+    }
+}
+
 /// An open conflict as reception reviews it: the conflict and the patient
 /// it belongs to (`None` if the record is not on this workstation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -502,6 +548,41 @@ pub struct ServerUser {
     pub language: Language,
     /// Whether the account is disabled.
     pub disabled: bool,
+}
+
+impl RecordKind for ServerUser {
+    const ENTITY: Entity = Entity::User;
+    const TABLE: &'static str = "users";
+    const FIELDS: &'static [&'static str] = &[
+        "id",
+        "clinic_id",
+        "username",
+        "display_name",
+        "role",
+        "language",
+        "disabled",
+    ];
+    const EDITABLE: &'static [&'static str] = &["display_name", "role", "language", "disabled"];
+    const UNIQUE: &'static [&'static str] = &["username"];
+    const LIFECYCLE: Lifecycle = Lifecycle::Editable;
+    /// Accounts are the clinic's, kept by the server's admin API; a
+    /// workstation takes them from the feed (with the password hash from
+    /// an online sign-in, never from the feed).
+    const ORIGIN: Origin = Origin::Server;
+    const STORAGE: Storage = Storage::Capability;
+    const WRITE: Permission = Permission::ManageUsers;
+
+    fn validate(self, _today: NaiveDate) -> Result<Self, Vec<FieldError>> {
+        if crate::user::is_display_name(&self.display_name) {
+            Ok(self)
+        } else {
+            Err(vec![FieldError::new(
+                "display_name",
+                FieldCode::Required,
+                "is required (at most 100 characters)",
+            )])
+        }
+    }
 }
 
 /// `POST /v1/auth/sign-in`.
@@ -662,6 +743,75 @@ mod tests {
             base: serde_json::from_value(base).unwrap(),
             fields,
         }
+    }
+
+    fn patient() -> PatientData {
+        PatientData {
+            fields: PatientFields {
+                family_name: "Ivanova".into(),
+                given_name: "Anna".into(),
+                middle_name: None,
+                sex: crate::patient::Sex::Female,
+                birth_date: NaiveDate::from_ymd_opt(1980, 7, 1).unwrap(),
+                birth_date_estimated: true,
+                phones: vec!["+66 81 234 5678".into()],
+                national_id: None,
+                address: None,
+                emergency_contact_name: None,
+                emergency_contact_phone: None,
+                allergies: None,
+                notes: None,
+            },
+            mrn: crate::mrn::Mrn::new(&crate::mrn::MrnPrefix::parse("KAA").unwrap(), 1)
+                .as_str()
+                .to_owned(),
+            status: PatientStatus::Active,
+            merged_into: None,
+        }
+    }
+
+    #[test]
+    fn the_patient_user_and_conflict_kinds_are_declared_consistently() {
+        crate::record::check_kind(patient());
+        crate::record::check_kind(PatientConflict {
+            id: Uuid::nil(),
+            patient_id: Uuid::nil(),
+            field: "address".into(),
+            base_value: json!(null),
+            server_value: json!("a"),
+            client_value: json!("b"),
+            mutation_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            created_at: DateTime::UNIX_EPOCH,
+            resolved_at: None,
+        });
+        crate::record::check_kind(ServerUser {
+            id: Uuid::nil(),
+            clinic_id: Uuid::nil(),
+            username: "nurse.anna".into(),
+            display_name: "Anna".into(),
+            role: Role::Nurse,
+            language: Language::Ru,
+            disabled: false,
+        });
+    }
+
+    #[test]
+    fn a_pushed_patient_gets_the_forms_rules() {
+        let kind = crate::record::kind(Entity::Patient).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        let mut p = serde_json::to_value(patient()).unwrap();
+        p["birth_date"] = json!("2030-01-01");
+        p["mrn"] = json!("nonsense");
+        let errors = (kind.validate)(&p, today).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["birth_date", "mrn"]);
+        p["status"] = json!("deleted");
+        assert_eq!(
+            (kind.validate)(&p, today).unwrap_err()[0].code,
+            FieldCode::Invalid,
+            "an unknown status does not decode"
+        );
     }
 
     #[test]

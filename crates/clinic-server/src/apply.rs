@@ -18,7 +18,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clinic_domain::Role;
-use clinic_domain::patient::PatientFields;
+use clinic_domain::patient::{PatientFields, PatientStatus};
+use clinic_domain::record::RecordKind;
 use clinic_domain::sync::{
     Entity, MAX_PUSH_BATCH, MutationOutcome, Op, OutcomeStatus, PATIENT_FIELDS, PatientData,
     PushMutation, PushRequest, PushResponse, RecordEdit, RejectCode, change_permission,
@@ -41,7 +42,7 @@ pub(crate) struct Ctx {
     workstation_id: Uuid,
     pub(crate) user_id: Uuid,
     role: Role,
-    today: NaiveDate,
+    pub(crate) today: NaiveDate,
     pub(crate) now: DateTime<Utc>,
 }
 
@@ -260,7 +261,7 @@ async fn resend_refused(
     feed: &mut FeedBatch,
 ) -> ApiResult<()> {
     if let Some((entity, Op::Update)) = m.kind()
-        && let Some(kind) = clinic_domain::record::kind(entity)
+        && let Some(kind) = clinic_domain::record::generic(entity)
     {
         return crate::records::resend(tx, ctx, kind, m.entity_id, feed).await;
     }
@@ -510,7 +511,7 @@ async fn apply_one(
         ));
     }
     // A kind on the generic road: one apply for all of them.
-    if let Some(kind) = clinic_domain::record::kind(entity) {
+    if let Some(kind) = clinic_domain::record::generic(entity) {
         return match op {
             Op::Create => crate::records::create(tx, ctx, kind, m, feed).await,
             Op::Update => crate::records::update(tx, ctx, kind, m, feed).await,
@@ -607,7 +608,7 @@ async fn create_patient(
     mutation_id: Option<Uuid>,
     feed: &mut FeedBatch,
 ) -> ApiResult<Outcome> {
-    if let Err(errors) = p.validate(ctx.today) {
+    if let Err(errors) = p.clone().validate(ctx.today) {
         return Ok(validation(errors));
     }
     // A record merged into another (a re-push after a server restore) may
@@ -636,7 +637,7 @@ async fn create_patient(
     .bind(ctx.clinic_id)
     .bind(&p.mrn)
     .bind(&data)
-    .bind(&p.status)
+    .bind(p.status.as_str())
     .bind(p.merged_into)
     .bind(ctx.now)
     .bind(ctx.user_id)
@@ -708,7 +709,8 @@ async fn import_patients(
 #[derive(sqlx::FromRow)]
 struct PatientRow {
     data: Value,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: PatientStatus,
     version: i64,
 }
 
@@ -773,7 +775,7 @@ async fn update_patient(
             "no such patient in this clinic",
         ));
     };
-    if row.status == "merged" {
+    if row.status == PatientStatus::Merged {
         return Ok(Outcome::rejected(
             RejectCode::Merged,
             "the record was merged into another; edit that record",
@@ -899,7 +901,7 @@ async fn merge_patients(
             "no such patient in this clinic",
         ));
     };
-    if other.status == "merged" {
+    if other.status == PatientStatus::Merged {
         return Ok(Outcome::rejected(
             RejectCode::Merged,
             "that record was already merged",

@@ -117,7 +117,7 @@ pub(crate) async fn create(
     m: &PushMutation,
     feed: &mut FeedBatch,
 ) -> ApiResult<Outcome> {
-    let fields = match (kind.validate)(&m.payload) {
+    let fields = match (kind.validate)(&m.payload, ctx.today) {
         Ok(f) => f,
         Err(errors) => return Ok(validation(errors)),
     };
@@ -187,7 +187,7 @@ pub(crate) async fn update(
             o.insert(f, v);
         }
     }
-    let merged = match (kind.validate)(&merged) {
+    let merged = match (kind.validate)(&merged, ctx.today) {
         Ok(f) => f,
         Err(errors) => return Ok(validation(errors)),
     };

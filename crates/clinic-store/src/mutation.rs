@@ -7,6 +7,7 @@
 
 use clinic_domain::audit::AuditAction;
 use clinic_domain::patient::PatientFields;
+use clinic_domain::record::{self, KindInfo};
 use clinic_domain::sync::{Entity, MutationOutcome, Op, PullResponse, ServerUser};
 use clinic_domain::user::Language;
 use clinic_domain::{Permission, Role};
@@ -210,42 +211,49 @@ pub enum Mutation {
 }
 
 impl Change for Mutation {
-    /// The permission the actor needs, if any. A record of a kind (or an
-    /// operation) the generic road does not know is refused here, before
-    /// anything is written.
+    /// The permission the actor needs, if any. A synced change needs what
+    /// its kind's declaration says ([`clinic_domain::record::KINDS`], the
+    /// same rule the server applies); a kind or operation the declaration
+    /// does not have (an update of an append-only kind, a record kind off
+    /// the generic road sent down it) is refused here, before anything is
+    /// written.
     fn permission(&self) -> Result<Option<Permission>> {
         use Mutation::*;
-        let record = |entity: &Entity, op: Op| {
-            clinic_domain::record::kind(*entity)
-                .and_then(|k| k.permission(op))
+        let declared = |kind: Option<&KindInfo>, op: Op| {
+            kind.and_then(|k| k.permission(op))
                 .map(Some)
                 .ok_or(StoreError::Forbidden)
         };
-        Ok(match self {
-            RecordCreate { entity, .. } => return record(entity, Op::Create),
-            RecordUpdate { entity, .. } => return record(entity, Op::Update),
+        let patient = |op| declared(record::kind(Entity::Patient), op);
+        match self {
+            RecordCreate { entity, .. } => declared(record::generic(*entity), Op::Create),
+            RecordUpdate { entity, .. } => declared(record::generic(*entity), Op::Update),
+            PatientCreate { .. } => patient(Op::Create),
+            PatientUpdate { .. } => patient(Op::Update),
+            PatientMerge { .. } => patient(Op::Merge),
+            PatientImport { .. } | ImportRun { .. } => patient(Op::Import),
+            ConflictResolve { .. } => declared(record::kind(Entity::PatientConflict), Op::Resolve),
             WorkstationInit { .. } | SignIn { .. } | SignOut { .. } | UserSetLanguage { .. } => {
-                None
+                Ok(None)
             }
-            WorkstationSettings { .. } => Some(Permission::ManageSettings),
-            PatientCreate { .. } | PatientUpdate { .. } => Some(Permission::WriteDemographics),
-            PatientMerge { .. } => Some(Permission::MergePatients),
-            PatientView { .. } => Some(Permission::ReadDemographics),
+            WorkstationSettings { .. } | SyncConfigure { .. } => {
+                Ok(Some(Permission::ManageSettings))
+            }
+            PatientView { .. } => Ok(Some(Permission::ReadDemographics)),
+            // Local accounts (before the workstation joins a clinic's
+            // server; the server's accounts come from its feed).
             UserCreate { .. }
             | UserSetPassword { .. }
             | UserSetDisabled { .. }
-            | UserSetDepartment { .. } => Some(Permission::ManageUsers),
-            PatientImport { .. } | ImportRun { .. } => Some(Permission::ImportPatients),
-            SyncConfigure { .. } => Some(Permission::ManageSettings),
+            | UserSetDepartment { .. } => Ok(Some(Permission::ManageUsers)),
             // Bookkeeping of the sync engine, which acts as the system; the
             // workstation's commands never offer these to a user.
             SyncEnrolled { .. }
             | SyncServerUser { .. }
             | SyncOutcomes { .. }
             | SyncApply { .. }
-            | SyncEpoch { .. } => None,
-            ConflictResolve { .. } => Some(Permission::WriteDemographics),
-        })
+            | SyncEpoch { .. } => Ok(None),
+        }
     }
 
     /// Writes this change through the open transaction `w`.
@@ -373,6 +381,6 @@ impl Change for Mutation {
 
 /// The generic road's entry for `entity` (checked in
 /// [`Mutation::permission`] already).
-fn known_kind(entity: Entity) -> Result<&'static clinic_domain::record::KindInfo> {
-    clinic_domain::record::kind(entity).ok_or(StoreError::Forbidden)
+fn known_kind(entity: Entity) -> Result<&'static KindInfo> {
+    record::generic(entity).ok_or(StoreError::Forbidden)
 }

@@ -82,8 +82,10 @@ async fn check_unique(
     Ok(())
 }
 
-fn validated(info: &KindInfo, fields: &Value) -> Result<Value> {
-    (info.validate)(fields).map_err(StoreError::Validation)
+fn validated(w: &WriteTx<'_>, info: &KindInfo, fields: &Value) -> Result<Value> {
+    // The clinic's date, as the registration form has it.
+    (info.validate)(fields, w.now.with_timezone(&chrono::Local).date_naive())
+        .map_err(StoreError::Validation)
 }
 
 /// The fields with the version, as the audit log keeps a record.
@@ -102,7 +104,7 @@ pub(crate) async fn create(
     id: Uuid,
     fields: &Value,
 ) -> Result<Committed> {
-    let fields = validated(info, fields)?;
+    let fields = validated(w, info, fields)?;
     check_unique(w, info, id, &fields).await?;
     let b = w.bookkeeping().clone();
     sqlx::query(&format!(
@@ -151,7 +153,7 @@ pub(crate) async fn update(
     if version != base_version {
         return Err(StoreError::Conflict);
     }
-    let after = validated(info, fields)?;
+    let after = validated(w, info, fields)?;
     let changed: Vec<String> = info
         .fields
         .iter()

@@ -610,7 +610,7 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
     for c in &page.changes {
         if let Some(mid) = c.mutation_id {
             let mid = mid.to_string();
-            let lost_a_field = c.entity == "patient_conflict"
+            let lost_a_field = c.kind() == Some(Entity::PatientConflict)
                 && c.data.get("mutation_id").and_then(Value::as_str) == Some(mid.as_str());
             if lost_a_field {
                 sqlx::query(
@@ -644,21 +644,24 @@ pub(crate) async fn apply_page(w: &mut WriteTx<'_>, page: &PullResponse) -> Resu
     let mut patients: BTreeMap<Uuid, &Value> = BTreeMap::new();
     let mut applied = 0usize;
     for c in page.changes.iter().filter(|c| c.seq > cursor) {
-        match c.entity.as_str() {
-            "patient" => {
+        // Kinds with their own rows take their capability's step; every
+        // other declared kind the generic one.
+        match c.kind() {
+            Some(Entity::Patient) => {
                 patients.insert(c.entity_id, &c.data);
             }
-            "patient_conflict" => upsert_conflict(w, c).await?,
-            "user" => {
+            Some(Entity::PatientConflict) => upsert_conflict(w, c).await?,
+            Some(Entity::User) => {
                 let user: ServerUser = serde_json::from_value(c.data.clone())
                     .map_err(|_| StoreError::Internal("malformed user from the server".into()))?;
                 upsert_user(w, &user, None).await?;
             }
-            _ => match c.kind().and_then(clinic_domain::record::kind) {
+            Some(entity) => match clinic_domain::record::generic(entity) {
                 Some(info) => crate::records::apply_remote(w, info, c).await?,
-                // A newer server's record kind: nothing here shows it yet.
                 None => continue,
             },
+            // A newer server's record kind: nothing here shows it yet.
+            None => continue,
         }
         applied += 1;
     }

@@ -10,6 +10,7 @@ import type { Op } from "./Op";
 import type { OutcomeStatus } from "./OutcomeStatus";
 import type { AuditAction } from "./AuditAction";
 import type { Language } from "./Language";
+import type { PatientStatus } from "./PatientStatus";
 
 export const ERROR_CODE_VALUES: readonly ErrorCode[] = ["validation", "not_found", "forbidden", "unauthenticated", "session_locked", "invalid_credentials", "account_locked", "account_disabled", "weak_password", "conflict", "setup_required", "already_set_up", "user_exists", "database_corrupt", "database_locked", "database_too_new", "io", "internal", "server_unreachable", "server_refused"];
 
@@ -30,3 +31,5 @@ export const OUTCOME_STATUS_VALUES: readonly OutcomeStatus[] = ["applied", "conf
 export const AUDIT_ACTION_VALUES: readonly AuditAction[] = ["create", "update", "merge", "view", "sign_in", "sign_in_failed", "sign_out", "import"];
 
 export const LANGUAGE_VALUES: readonly Language[] = ["en", "ru", "th"];
+
+export const PATIENT_STATUS_VALUES: readonly PatientStatus[] = ["active", "merged"];

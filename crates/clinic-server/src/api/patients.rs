@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use clinic_domain::clinical::{ClinicalEvent, LabResult, Vitals};
 use clinic_domain::mrn::{Mrn, MrnPrefix};
-use clinic_domain::patient::PatientInput;
+use clinic_domain::patient::{PatientInput, PatientStatus};
 use clinic_domain::sync::{Entity, PatientData, ServerPatient};
 use clinic_domain::{FieldCode, Permission};
 use serde::Deserialize;
@@ -159,7 +159,7 @@ pub async fn create(
     let data = PatientData {
         fields,
         mrn: Mrn::new(&prefix, seq as u64).as_str().to_owned(),
-        status: "active".into(),
+        status: PatientStatus::Active,
         merged_into: None,
     };
     let data = serde_json::to_value(&data).map_err(|_| ApiError::Internal)?;

@@ -13,7 +13,8 @@ use chrono::NaiveDate;
 use clinic_domain::FieldCode;
 use clinic_domain::audit::{AuditAction, HistoryEntry, diff_fields};
 use clinic_domain::patient::{
-    DuplicateCandidate, DuplicateReason, Patient, PatientFields, Sex, validate_merge_reason,
+    DuplicateCandidate, DuplicateReason, Patient, PatientFields, PatientStatus, Sex,
+    validate_merge_reason,
 };
 use clinic_domain::sync::{Entity, Op};
 use clinic_domain::{phone, text};
@@ -54,7 +55,7 @@ struct ImportItem<'a> {
     allergies: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     notes: Option<&'a str>,
-    status: &'a str,
+    status: PatientStatus,
     version: i64,
 }
 
@@ -76,7 +77,7 @@ impl<'a> ImportItem<'a> {
             emergency_contact_phone: row.emergency_contact_phone.as_deref(),
             allergies: row.allergies.as_deref(),
             notes: row.notes.as_deref(),
-            status: &row.status,
+            status: row.status,
             version: row.version,
         }
     }
@@ -159,7 +160,7 @@ async fn load_for_write(w: &mut WriteTx<'_>, id: Uuid) -> Result<PatientRow> {
         .fetch_optional(w.conn().await?)
         .await?;
     let row = row.ok_or(StoreError::NotFound("patient"))?;
-    if row.status == "merged" {
+    if row.status == PatientStatus::Merged {
         return Err(StoreError::field(
             "status",
             FieldCode::Merged,
@@ -200,7 +201,7 @@ pub(crate) async fn write_row(w: &mut WriteTx<'_>, row: &PatientRow) -> Result<(
     .bind(&row.emergency_contact_phone)
     .bind(&row.allergies)
     .bind(&row.notes)
-    .bind(&row.status)
+    .bind(row.status.as_str())
     .bind(&row.merged_into)
     .bind(&row.name_key)
     .bind(&row.updated_at)
@@ -326,7 +327,7 @@ pub(crate) async fn merge(
         save_row(w, &mut k).await?;
     }
 
-    m.status = "merged".to_owned();
+    m.status = PatientStatus::Merged;
     m.merged_into = Some(k.id.clone());
     save_row(w, &mut m).await?;
 
@@ -508,7 +509,7 @@ impl Store {
         let ids: Vec<String> = reasons.keys().cloned().collect();
         let mut out = Vec::new();
         for row in self.summaries(&ids).await? {
-            if row.status != "active" {
+            if row.status != PatientStatus::Active {
                 continue;
             }
             let reasons = reasons.remove(&row.id).unwrap_or_default();

@@ -4,6 +4,7 @@
 
 use clinic_domain::audit::AuditAction;
 use clinic_domain::mrn;
+use clinic_domain::patient::PatientStatus;
 use clinic_domain::sync::{Entity, Op, PATIENT_FIELDS};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -80,7 +81,8 @@ fn row_from_server(data: &Value) -> Result<PatientRow> {
         emergency_contact_phone: None,
         allergies: None,
         notes: None,
-        status: text_of(data, "status")?,
+        status: PatientStatus::parse(&text_of(data, "status")?)
+            .ok_or_else(|| malformed("status"))?,
         merged_into: opt_text(data, "merged_into"),
         name_key: String::new(),
         created_at: ts_of(data, "created_at")?,
@@ -280,7 +282,7 @@ pub(crate) async fn rebase_pending(w: &mut WriteTx<'_>, id: Uuid) -> Result<()> 
         .bind(&id_s)
         .fetch_one(w.conn().await?)
         .await?;
-    if row.status == "merged" {
+    if row.status == PatientStatus::Merged {
         // The server merged this record into another: it refuses every
         // change to it, so none is shown on it either.
         return Ok(());
@@ -288,8 +290,8 @@ pub(crate) async fn rebase_pending(w: &mut WriteTx<'_>, id: Uuid) -> Result<()> 
     for (op, entity_id, payload) in pending {
         let payload: Value =
             serde_json::from_str(&payload).map_err(|_| malformed("outbox payload"))?;
-        match op.as_str() {
-            "update" => {
+        match Op::parse(&op) {
+            Some(Op::Update) => {
                 let changed: Vec<&str> = payload["changed"]
                     .as_array()
                     .into_iter()
@@ -298,7 +300,7 @@ pub(crate) async fn rebase_pending(w: &mut WriteTx<'_>, id: Uuid) -> Result<()> 
                     .collect();
                 merge_into(&mut row, &changed, &payload["base"], &payload["fields"])?;
             }
-            "merge" if entity_id == id_s => {
+            Some(Op::Merge) if entity_id == id_s => {
                 let (base, kept) = (&payload["base"], &payload["keep_fields"]);
                 let changed: Vec<&str> = PATIENT_FIELDS
                     .into_iter()
@@ -306,8 +308,8 @@ pub(crate) async fn rebase_pending(w: &mut WriteTx<'_>, id: Uuid) -> Result<()> 
                     .collect();
                 merge_into(&mut row, &changed, base, kept)?;
             }
-            "merge" => {
-                row.status = "merged".into();
+            Some(Op::Merge) => {
+                row.status = PatientStatus::Merged;
                 row.merged_into = payload["keep"].as_str().map(str::to_owned);
             }
             _ => {}

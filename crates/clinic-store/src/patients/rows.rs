@@ -37,7 +37,8 @@ pub(crate) struct PatientRow {
     pub emergency_contact_phone: Option<String>,
     pub allergies: Option<String>,
     pub notes: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PatientStatus,
     pub merged_into: Option<String>,
     pub name_key: String,
     pub created_at: String,
@@ -94,7 +95,7 @@ impl PatientRow {
             emergency_contact_phone: f.emergency_contact_phone.clone(),
             allergies: f.allergies.clone(),
             notes: f.notes.clone(),
-            status: "active".to_owned(),
+            status: PatientStatus::Active,
             merged_into: None,
             name_key: text::name_key(&f.family_name, &f.given_name),
             created_at: now.clone(),
@@ -137,7 +138,7 @@ impl PatientRow {
             emergency_contact_phone: f.emergency_contact_phone,
             allergies: f.allergies,
             notes: f.notes,
-            status: "active".to_owned(),
+            status: PatientStatus::Active,
             merged_into: None,
             created_at: bk.now.clone(),
             created_by: bk.actor.clone(),
@@ -212,11 +213,7 @@ impl PatientRow {
             emergency_contact_phone: f.emergency_contact_phone,
             allergies: f.allergies,
             notes: f.notes,
-            status: if self.status == "merged" {
-                PatientStatus::Merged
-            } else {
-                PatientStatus::Active
-            },
+            status: self.status,
             merged_into: self.merged_into.as_deref().map(parse_uuid).transpose()?,
             version: self.version,
             created_at: parse_ts(&self.created_at)?,
@@ -272,7 +269,7 @@ impl PatientRow {
     /// skeletons, `p:` reversed phone digits, `i:` the reversed national ID
     /// and `m:` the MRN's sequence digits. A merged record has none.
     pub(crate) fn index_keys(&self) -> String {
-        if self.status != "active" {
+        if self.status != PatientStatus::Active {
             return "[]".to_owned();
         }
         let middle = self
@@ -517,7 +514,7 @@ pub(crate) async fn insert_patients(
                 .push_bind(r.emergency_contact_phone)
                 .push_bind(r.allergies)
                 .push_bind(r.notes)
-                .push_bind(r.status)
+                .push_bind(r.status.as_str())
                 .push_bind(r.merged_into)
                 .push_bind(r.name_key)
                 .push_bind(r.created_at)

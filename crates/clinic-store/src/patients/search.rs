@@ -17,7 +17,7 @@
 //! row's `search_keys` by the write path (`patient_rows::index_patients`).
 
 use chrono::NaiveDate;
-use clinic_domain::patient::{PatientSummary, parse_date};
+use clinic_domain::patient::{PatientStatus, PatientSummary, parse_date};
 use clinic_domain::{mrn, national_id, phone, text};
 
 use crate::patients::rows::{PatientRow, SELECT_PATIENT};
@@ -243,7 +243,7 @@ impl Store {
         // Follow merges (bounded, in case of a damaged chain).
         for _ in 0..8 {
             match &row {
-                Some(r) if r.status == "merged" => {
+                Some(r) if r.status == PatientStatus::Merged => {
                     row = sqlx::query_as("SELECT * FROM patients WHERE id = ?")
                         .bind(&r.merged_into)
                         .fetch_optional(self.pool())

@@ -104,7 +104,7 @@ async fn every_imported_row_is_in_one_outbox_entry_the_server_can_apply() {
             let data: PatientData = serde_json::from_value(item.clone()).unwrap();
             let stored = db.store.patient(id).await.unwrap();
             assert_eq!(data.mrn, stored.mrn);
-            assert_eq!(data.status, "active");
+            assert_eq!(data.status, clinic_domain::patient::PatientStatus::Active);
             assert_eq!(data.merged_into, None);
             assert_eq!(data.fields.family_name, stored.family_name);
             assert_eq!(data.fields.middle_name, stored.middle_name);

@@ -8,6 +8,8 @@
 //!   field, with the same versions, and no others;
 //! - every conflict the server recorded is on every workstation, settled or
 //!   open as on the server;
+//! - every record of a kind on the generic tables, and every user account
+//!   of the clinic, is on every workstation as on the server;
 //! - nothing was silently overwritten: every field an applied edit changed
 //!   is in the version that edit made on the server, or kept as a conflict
 //!   with the edit's value, and every conflict settled for the losing value
@@ -262,8 +264,11 @@ pub async fn check_converged(pool: &PgPool, clinic: Uuid, wss: &[&Ws]) -> Result
     }
     no_silent_overwrite(pool, clinic, &all, &mut problems).await;
     for kind in clinic_domain::record::KINDS {
-        kind_converged(pool, clinic, kind, wss, &all, &mut problems).await;
+        if kind.storage == clinic_domain::record::Storage::Generic {
+            kind_converged(pool, clinic, kind, wss, &all, &mut problems).await;
+        }
     }
+    users_converged(pool, clinic, wss, &mut problems).await;
     for m in outcomes.keys().filter(|m| !sent.contains(m)) {
         let _ = writeln!(
             problems,
@@ -348,6 +353,51 @@ async fn no_silent_overwrite(pool: &PgPool, clinic: Uuid, sent: &[Entry], proble
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Every user account of the clinic is on every workstation as the server
+/// has it (a workstation may hold local accounts of its own besides).
+async fn users_converged(pool: &PgPool, clinic: Uuid, wss: &[&Ws], problems: &mut String) {
+    type User = (String, String, String, String, bool);
+    let rows: Vec<(Uuid, String, String, String, String, bool)> = sqlx::query_as(
+        "SELECT id, username, display_name, role, language, disabled FROM users WHERE clinic_id = $1",
+    )
+    .bind(clinic)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let server: BTreeMap<Uuid, User> = rows
+        .into_iter()
+        .map(|(id, u, d, r, l, x)| (id, (u, d, r, l, x)))
+        .collect();
+    for (i, ws) in wss.iter().enumerate() {
+        let rows: Vec<(String, String, String, String, String, bool, String)> = sqlx::query_as(
+            "SELECT id, username, display_name, role, language, disabled, origin FROM users",
+        )
+        .fetch_all(&mut ws.raw().await)
+        .await
+        .unwrap();
+        let local: BTreeMap<Uuid, (User, String)> = rows
+            .into_iter()
+            .map(|(id, u, d, r, l, x, origin)| {
+                (Uuid::parse_str(&id).unwrap(), ((u, d, r, l, x), origin))
+            })
+            .collect();
+        for (id, want) in &server {
+            match local.get(id) {
+                None => {
+                    let _ = writeln!(problems, "ws{i}: user {id} is missing");
+                }
+                Some((have, origin)) if have != want || origin != "server" => {
+                    let _ = writeln!(
+                        problems,
+                        "ws{i}: user {id} is {have:?} ({origin}) here, {want:?} on the server"
+                    );
+                }
+                Some(_) => {}
+            }
         }
     }
 }

@@ -282,7 +282,8 @@ impl Schedule {
             _ if self.created.len() < 2 => self.register(n).await,
             0..=9 => self.register(n).await,
             10..=38 => self.edit(n).await,
-            39..=42 => self.department(n).await,
+            39..=41 => self.department(n).await,
+            42 => self.staff().await,
             43..=44 => self.merge(n).await,
             45..=56 => self.resolve(n).await,
             57..=81 => self.sync(n).await,
@@ -351,6 +352,58 @@ impl Schedule {
             // The name is taken here: the form would say so; nothing is made.
             Err(StoreError::Validation(_)) => self.note(format!("ws{n}: {what}: name taken here")),
             Err(e) => panic!("ws{n}: {what}: {e}"),
+        }
+    }
+
+    /// The server's admin API adds a nurse or changes one: user accounts
+    /// are a kind only the server makes, which every workstation takes from
+    /// the feed. (The admin the workstations work as stays as it is.)
+    async fn staff(&mut self) {
+        let pool = &self.world.db.pool;
+        let nurses: Vec<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM users WHERE clinic_id = $1 AND role <> 'admin'")
+                .bind(self.clinic_id)
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        let admin = self.admin.user_id.expect("the admin has an id");
+        if nurses.is_empty() || self.rng.gen_bool(0.2) {
+            let n = nurses.len();
+            let user = clinic_server::users::create_user(
+                pool,
+                self.clinic_id,
+                Some(admin),
+                clinic_domain::user::NewUser {
+                    username: format!("nurse{n}"),
+                    display_name: format!("Nurse {n}"),
+                    role: Role::Nurse,
+                    password: PASSWORD.into(),
+                    language: clinic_domain::user::Language::Th,
+                },
+            )
+            .await
+            .unwrap();
+            self.note(format!("server: add user {}", user.id));
+        } else {
+            let (id,) = *nurses.choose(&mut self.rng).unwrap();
+            let change = clinic_server::users::UserChange {
+                role: Some(
+                    *[Role::Nurse, Role::Reception, Role::Doctor]
+                        .choose(&mut self.rng)
+                        .unwrap(),
+                ),
+                display_name: Some(GIVEN.choose(&mut self.rng).unwrap().to_string()),
+                language: Some(
+                    *clinic_domain::user::Language::ALL
+                        .choose(&mut self.rng)
+                        .unwrap(),
+                ),
+                disabled: Some(self.rng.gen_bool(0.3)),
+            };
+            clinic_server::users::update_user(pool, self.clinic_id, admin, id, &change)
+                .await
+                .unwrap();
+            self.note(format!("server: change user {id}: {change:?}"));
         }
     }
 
