@@ -21,6 +21,12 @@
 //!    a patient saved on A (commit + nudge, as the app does) until it is
 //!    readable on B through the live channel; K samples (default 100).
 //!
+//! 4. The same push and pull per record kind: `sync_push_<kind>_per_s` and
+//!    `sync_initial_pull_<kind>_rows_per_s` for the kinds on the generic
+//!    road (departments today), in a clinic of their own: 2 workstations
+//!    push W × M / 10 records (default 10,000), a new one pulls them. A
+//!    patient is leg 1 and 2.
+//!
 //! Needs `CLINIC_TEST_PG_URL` (scripts/with-pg.sh sets it).
 
 use std::time::{Duration, Instant};
@@ -338,4 +344,69 @@ async fn main() {
         samples.len()
     );
     drop((b_engine, a_engine));
+
+    // 4. Per record kind on the generic road.
+    generic_kind_leg(dir.path(), &db, &server, total / 10).await;
+}
+
+/// Leg 4 for departments (the generic road's one kind so far): push
+/// `total` creates from two workstations at once, then pull them into a
+/// new one. A clinic of its own, so the pull holds these records only.
+async fn generic_kind_leg(dir: &std::path::Path, db: &TestDb, server: &TestServer, total: usize) {
+    let clinic = clinic_server::users::create_clinic(&db.pool, "kinds", "Kinds")
+        .await
+        .expect("clinic");
+    db.user(clinic, "alice", Role::Admin).await;
+    let mut fleet = Vec::new();
+    for w in 0..2 {
+        let (store, engine) = workstation(dir, server, "kinds", false).await;
+        let alice = sign_in(&engine, "alice").await;
+        let batch: Vec<Mutation> = (0..total / 2)
+            .map(|i| Mutation::RecordCreate {
+                entity: clinic_domain::sync::Entity::Department,
+                id: Uuid::now_v7(),
+                fields: serde_json::json!({ "name": format!("Department {w}-{i}") }),
+            })
+            .collect();
+        for chunk in batch.chunks(5_000) {
+            store
+                .commit_batch(&alice, chunk.to_vec())
+                .await
+                .expect("departments");
+        }
+        fleet.push((store, std::sync::Arc::new(engine)));
+    }
+    let start = Instant::now();
+    let mut pushes = tokio::task::JoinSet::new();
+    for (_, engine) in &fleet {
+        let engine = engine.clone();
+        pushes.spawn(async move { engine.push_now().await });
+    }
+    while let Some(result) = pushes.join_next().await {
+        result.expect("push task").expect("push");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    for (store, _) in &fleet {
+        assert_eq!(store.sync_counts().await.expect("counts").pending, 0);
+    }
+    println!(
+        "bench: sync_push_department_per_s {:.0} mutations/s",
+        total as f64 / secs
+    );
+    drop(fleet);
+    let (store, engine) = workstation(dir, server, "kinds", false).await;
+    sign_in(&engine, "alice").await;
+    let start = Instant::now();
+    engine.sync_now().await.expect("initial sync");
+    let secs = start.elapsed().as_secs_f64();
+    let pulled = store
+        .records::<clinic_domain::record::Department>()
+        .await
+        .expect("departments")
+        .len();
+    assert_eq!(pulled, total, "every department arrived");
+    println!(
+        "bench: sync_initial_pull_department_rows_per_s {:.0} rows/s",
+        pulled as f64 / secs
+    );
 }
