@@ -481,27 +481,6 @@ pub struct Patient {
     pub workstation_id: Uuid,
 }
 
-impl Patient {
-    /// The editable fields of this record, as a form would hold them.
-    pub fn to_input(&self) -> PatientInput {
-        PatientInput {
-            family_name: self.family_name.clone(),
-            given_name: self.given_name.clone(),
-            middle_name: self.middle_name.clone(),
-            sex: Some(self.sex),
-            birth_date: (!self.birth_date_estimated).then(|| self.birth_date.to_string()),
-            estimated_age: None,
-            phones: self.phones.clone(),
-            national_id: self.national_id.clone(),
-            address: self.address.clone(),
-            emergency_contact_name: self.emergency_contact_name.clone(),
-            emergency_contact_phone: self.emergency_contact_phone.clone(),
-            allergies: self.allergies.clone(),
-            notes: self.notes.clone(),
-        }
-    }
-}
-
 /// One line of a search result or duplicate list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export)]

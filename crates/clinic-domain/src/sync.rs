@@ -185,6 +185,21 @@ wire_code! {
     }
 }
 
+/// A patient record's fields on the wire: the demographic ones, then the
+/// MRN and the merge status.
+const PATIENT_RECORD_FIELDS: [&str; 16] = {
+    let mut out = [""; 16];
+    let mut i = 0;
+    while i < PATIENT_FIELDS.len() {
+        out[i] = PATIENT_FIELDS[i];
+        i += 1;
+    }
+    out[13] = "mrn";
+    out[14] = "status";
+    out[15] = "merged_into";
+    out
+};
+
 /// A patient record as it travels: the demographic fields plus the MRN and
 /// the merge status. The patient's [`RecordKind`]: its demographic fields
 /// are the ones an edit changes; the MRN and the status change only by the
@@ -207,24 +222,7 @@ pub struct PatientData {
 impl RecordKind for PatientData {
     const ENTITY: Entity = Entity::Patient;
     const TABLE: &'static str = "patients";
-    const FIELDS: &'static [&'static str] = &[
-        "family_name",
-        "given_name",
-        "middle_name",
-        "sex",
-        "birth_date",
-        "birth_date_estimated",
-        "phones",
-        "national_id",
-        "address",
-        "emergency_contact_name",
-        "emergency_contact_phone",
-        "allergies",
-        "notes",
-        "mrn",
-        "status",
-        "merged_into",
-    ];
+    const FIELDS: &'static [&'static str] = &PATIENT_RECORD_FIELDS;
     const EDITABLE: &'static [&'static str] = &PATIENT_FIELDS;
     const UNIQUE: &'static [&'static str] = &["mrn"];
     const LIFECYCLE: Lifecycle = Lifecycle::Editable;
@@ -746,22 +744,18 @@ mod tests {
     }
 
     fn patient() -> PatientData {
+        let form = crate::patient::PatientInput {
+            family_name: "Ivanova".into(),
+            given_name: "Anna".into(),
+            sex: Some(crate::patient::Sex::Female),
+            estimated_age: Some(46),
+            phones: vec!["+66 81 234 5678".into()],
+            ..Default::default()
+        };
         PatientData {
-            fields: PatientFields {
-                family_name: "Ivanova".into(),
-                given_name: "Anna".into(),
-                middle_name: None,
-                sex: crate::patient::Sex::Female,
-                birth_date: NaiveDate::from_ymd_opt(1980, 7, 1).unwrap(),
-                birth_date_estimated: true,
-                phones: vec!["+66 81 234 5678".into()],
-                national_id: None,
-                address: None,
-                emergency_contact_name: None,
-                emergency_contact_phone: None,
-                allergies: None,
-                notes: None,
-            },
+            fields: form
+                .validate(NaiveDate::from_ymd_opt(2026, 12, 3).unwrap())
+                .unwrap(),
             mrn: crate::mrn::Mrn::new(&crate::mrn::MrnPrefix::parse("KAA").unwrap(), 1)
                 .as_str()
                 .to_owned(),

@@ -225,19 +225,7 @@ async fn main() {
         "push: {} workstations × {} pending",
         args.workstations, args.per_workstation
     );
-    let start = Instant::now();
-    let mut pushes = tokio::task::JoinSet::new();
-    for (_, engine) in &fleet {
-        let engine = engine.clone();
-        pushes.spawn(async move { engine.push_now().await });
-    }
-    while let Some(result) = pushes.join_next().await {
-        result.expect("push task").expect("push");
-    }
-    let secs = start.elapsed().as_secs_f64();
-    for (store, _) in &fleet {
-        assert_eq!(store.sync_counts().await.expect("counts").pending, 0);
-    }
+    let secs = push_all(&fleet).await;
     println!(
         "bench: sync_push_mutations_per_s {:.0} mutations/s",
         total as f64 / secs
@@ -349,6 +337,25 @@ async fn main() {
     generic_kind_leg(dir.path(), &db, &server, total / 10).await;
 }
 
+/// Every workstation of `fleet` pushes at once; the seconds until all are
+/// done, every mutation answered.
+async fn push_all(fleet: &[(Store, std::sync::Arc<SyncEngine>)]) -> f64 {
+    let start = Instant::now();
+    let mut pushes = tokio::task::JoinSet::new();
+    for (_, engine) in fleet {
+        let engine = engine.clone();
+        pushes.spawn(async move { engine.push_now().await });
+    }
+    while let Some(result) = pushes.join_next().await {
+        result.expect("push task").expect("push");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    for (store, _) in fleet {
+        assert_eq!(store.sync_counts().await.expect("counts").pending, 0);
+    }
+    secs
+}
+
 /// Leg 4 for departments (the generic road's one kind so far): push
 /// `total` creates from two workstations at once, then pull them into a
 /// new one. A clinic of its own, so the pull holds these records only.
@@ -376,19 +383,7 @@ async fn generic_kind_leg(dir: &std::path::Path, db: &TestDb, server: &TestServe
         }
         fleet.push((store, std::sync::Arc::new(engine)));
     }
-    let start = Instant::now();
-    let mut pushes = tokio::task::JoinSet::new();
-    for (_, engine) in &fleet {
-        let engine = engine.clone();
-        pushes.spawn(async move { engine.push_now().await });
-    }
-    while let Some(result) = pushes.join_next().await {
-        result.expect("push task").expect("push");
-    }
-    let secs = start.elapsed().as_secs_f64();
-    for (store, _) in &fleet {
-        assert_eq!(store.sync_counts().await.expect("counts").pending, 0);
-    }
+    let secs = push_all(&fleet).await;
     println!(
         "bench: sync_push_department_per_s {:.0} mutations/s",
         total as f64 / secs
